@@ -1,0 +1,45 @@
+# Two commands on a fresh machine with Python 3.10+ and Java 17+:
+#   make demo   run the main job on the embedded default (simulator), live console
+#   make test   install everything the tests need and run them with coverage
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DURATION ?=
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast wheel docs bench bench-medium bench-full clean
+
+$(BIN)/streaming-obs: setup.py pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/streaming-obs
+
+venv: $(BIN)/streaming-obs
+
+demo: venv
+	$(BIN)/streaming-obs demo --env local $(if $(DURATION),--duration $(DURATION),)
+
+test: venv
+	$(BIN)/python -m pytest --cov=streaming_obs --cov-report=term --cov-report=xml --cov-fail-under=90 --durations=25 $(PYTEST_ARGS)
+
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+wheel: venv
+	$(BIN)/python -m build --wheel --outdir dist .
+
+docs: venv
+	bash scripts/build_api_docs.sh
+
+bench: venv
+	$(BIN)/python -m benchmarks.run --quick
+
+bench-medium: venv
+	$(BIN)/python -m benchmarks.run --medium
+
+bench-full: venv
+	$(BIN)/python -m benchmarks.run --full
+
+clean:
+	rm -rf .streaming_obs build dist *.egg-info .pytest_cache .coverage coverage.xml

@@ -1,0 +1,209 @@
+"""Drive the product: the pipeline in a background thread, the simulator in the foreground.
+
+The pipeline is the product's own `runner.run` (continuous, all 25 queries); the harness only
+adds a StreamingQueryListener to keep every batch's progress and watches checkpoints and Delta
+logs on disk to know when the pipeline has caught up.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+
+from benchmarks import deltalog
+
+__all__ = ["ProgressLog", "Background", "Feeder", "wait_idle", "described", "layer_paths"]
+
+
+@contextmanager
+def described(spark, label: str):
+    """Tag the Spark work of this thread (`spark.job.description`) so SQL metrics can be split."""
+    sc = spark.sparkContext
+    sc.setLocalProperty("spark.job.description", label)
+    try:
+        yield
+    finally:
+        sc.setLocalProperty("spark.job.description", None)
+
+
+def _listener_class():
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    class _Listener(StreamingQueryListener):
+        def __init__(self, sink: list) -> None:
+            self.sink = sink
+
+        def onQueryStarted(self, event) -> None:  # noqa: N802 (pyspark's names)
+            pass
+
+        def onQueryProgress(self, event) -> None:  # noqa: N802
+            p = json.loads(event.progress.json)
+            self.sink.append({"name": p.get("name"), "batch": p.get("batchId"), "timestamp": p.get("timestamp"),
+                              "rows": p.get("numInputRows", 0), "durations": p.get("durationMs", {}),
+                              "received": time.time()})
+
+        def onQueryIdle(self, event) -> None:  # noqa: N802
+            pass
+
+        def onQueryTerminated(self, event) -> None:  # noqa: N802
+            pass
+
+    return _Listener
+
+
+class ProgressLog:
+    """Every query progress event of the session, in arrival order."""
+
+    def __init__(self, spark) -> None:
+        self.events: list[dict] = []
+        self.listener = _listener_class()(self.events)
+        spark.streams.addListener(self.listener)
+
+    def since(self, t: float, names: set[str] | None = None) -> list[dict]:
+        """Progress of batches that carried rows, received after epoch time `t`."""
+        return [e for e in list(self.events)
+                if e["received"] >= t and e["rows"] and (names is None or e["name"] in names)]
+
+
+class Background:
+    """The continuous pipeline (`runner.run`) in a thread; `stop()` re-raises its failure."""
+
+    def __init__(self, spark, settings) -> None:
+        self.spark, self.settings = spark, settings
+        self.stop_event = threading.Event()
+        self.error: BaseException | None = None
+        self.result = None
+        self.sup = None
+        self.thread = threading.Thread(target=self._main, name="bench-pipeline", daemon=True)
+
+    def _main(self) -> None:
+        from streaming_obs.runner import run
+
+        def tick(sup) -> None:
+            self.sup = sup
+
+        try:
+            self.result = run(self.settings, available_now=False, spark=self.spark, stop_event=self.stop_event,
+                              telemetry=False, on_tick=tick)
+        except BaseException as exc:  # reported by stop()
+            self.error = exc
+
+    def start(self, warmup_s: float = 5.0) -> None:
+        """Start and wait until every query is running."""
+        self.thread.start()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and self.error is None:
+            if self.sup is not None and self.sup.watched and all(
+                    w.query is not None and w.query.isActive for w in self.sup.watched.values()):
+                break
+            time.sleep(0.5)
+        if self.error is not None:
+            raise self.error
+        time.sleep(warmup_s)
+
+    def check(self) -> None:
+        """Raise if the pipeline thread died."""
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Graceful stop; raises what the pipeline raised."""
+        self.stop_event.set()
+        self.thread.join(timeout=600)
+        if self.error is not None:
+            raise self.error
+
+
+def layer_paths(tables) -> list[str]:
+    """Bronze, silver and gold table paths: their versions move while the pipeline works."""
+    from streaming_obs.config.models import SOURCE_NAMES
+    from streaming_obs.tables import GOLD_TABLES
+
+    return ([tables.bronze(s).path for s in SOURCE_NAMES] + [tables.silver(s).path for s in SOURCE_NAMES]
+            + [tables.gold(g).path for g in GOLD_TABLES])
+
+
+def checkpoints(tables) -> list[str]:
+    """Checkpoint directories of the 25 queries."""
+    from streaming_obs.config.models import SOURCE_NAMES
+
+    names = [f"bronze_{s}" for s in SOURCE_NAMES] + [f"silver_{s}" for s in SOURCE_NAMES] + ["gold"]
+    return [tables.checkpoint(n) for n in names]
+
+
+def wait_idle(tables, bg: Background | None, *, quiet_s: float, timeout_s: float) -> float:
+    """Block until no batch is in flight and no bronze/silver/gold table moved for `quiet_s`.
+
+    `quiet_s` must exceed the trigger interval (a query notices new data at its next trigger, and
+    writes its offsets, i.e. is in flight, at once). Returns the time of the last table commit
+    seen (epoch s), which is when the pipeline really finished.
+    """
+    paths, ckpts = layer_paths(tables), checkpoints(tables)
+    deadline = time.monotonic() + timeout_s
+    state, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        if bg is not None:
+            bg.check()
+        busy = any(deltalog.in_flight(c) for c in ckpts)
+        now_state = tuple(deltalog.latest_version(p) for p in paths)
+        if busy or now_state != state:
+            state, since = now_state, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return max(max(deltalog.commit_times(p, max(0, deltalog.latest_version(p))).values(), default=0.0)
+                       for p in paths)
+        time.sleep(0.25)
+    raise TimeoutError(f"pipeline did not go idle within {timeout_s:.0f}s")
+
+
+class Feeder:
+    """The product's SimulatorStream on a simulated clock that starts where history ended.
+
+    `fixed(rows)` appends one step of exactly `rows` usage rows (plus the other tables' step);
+    `rate(r, seconds)` appends back-to-back steps sized to keep `r` usage rows per wall second.
+    """
+
+    def __init__(self, spark, settings, start, seed: int = 7) -> None:
+        from streaming_obs.sources.simulator import SimulatorStream
+
+        self.spark, self.settings = spark, settings
+        self.stream = SimulatorStream(spark, settings, rows_per_second=1.0, seed=seed, start=start,
+                                      rename_every=10_000, price_change_every=10_000)
+        self.clock = start
+        self.steps: list[dict] = []
+
+    def _step(self, seconds: float, rows_per_second: float) -> dict:
+        from benchmarks.deltalog import latest_version
+        from streaming_obs.tables import Tables
+
+        self.stream.rows_per_second = rows_per_second
+        self.clock = self.clock + timedelta(seconds=seconds)
+        t0 = time.time()
+        with described(self.spark, "bench:simulator"):
+            counts = self.stream.step(self.clock)
+        rec = {"t_start": t0, "t_end": time.time(), "usage_rows": counts.get("billing_usage", 0),
+               "rows": sum(counts.values()),
+               "source_version": latest_version(Tables(self.settings).source("billing_usage").path)}
+        self.steps.append(rec)
+        return rec
+
+    def fixed(self, rows: int, seconds: float = 5.0) -> dict:
+        """One step of `rows` usage rows covering `seconds` of simulated time."""
+        return self._step(seconds, rows / seconds)
+
+    def rate(self, rows_per_second: float, seconds: float, bg: Background | None = None,
+             cadence_s: float = 1.0) -> list[dict]:
+        """Steps for `seconds` of wall time, each covering the wall time since the previous one."""
+        out = []
+        t_end = time.monotonic() + seconds
+        last = time.monotonic()
+        while time.monotonic() < t_end:
+            if bg is not None:
+                bg.check()
+            time.sleep(max(0.0, cadence_s - (time.monotonic() - last)))
+            now = time.monotonic()
+            out.append(self._step(now - last, rows_per_second))
+            last = now
+        return out

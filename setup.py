@@ -1,0 +1,54 @@
+"""Build the streaming_obs wheel. conf/ and sql/ ship inside it as package data."""
+
+from setuptools import find_packages, setup
+
+SPARK = ["pyspark==4.2.0", "delta-spark==4.4.0"]
+
+setup(
+    name="streaming_obs",
+    version="0.1.0",
+    description="Databricks cost and reliability, streamed from the system tables to gold Delta tables",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["streaming_obs", "streaming_obs.*"])
+    + ["streaming_obs.conf", "streaming_obs.sql"],
+    package_dir={"streaming_obs.conf": "conf", "streaming_obs.sql": "sql"},
+    package_data={
+        "streaming_obs.conf": ["*.yaml"],
+        "streaming_obs.sql": ["**/*.sql", "**/*.yaml", "**/*.ddl"],
+    },
+    include_package_data=False,
+    install_requires=[
+        "pydantic>=2.7,<3",
+        "pyyaml>=6",
+        "opentelemetry-api>=1.30,<2",
+        "opentelemetry-sdk>=1.30,<2",
+        "opentelemetry-exporter-otlp>=1.30,<2",
+        "opentelemetry-exporter-prometheus>=0.51b0",
+        "prometheus-client>=0.20",
+        "tenacity>=8.2",
+        "typer>=0.12",
+        "rich>=13",
+        "structlog>=24.1",
+    ],
+    extras_require={
+        # Clusters bring their own Spark and Delta; laptops and CI take them from here.
+        "local": SPARK,
+        "dev": SPARK
+        + [
+            "pytest>=8",
+            "pytest-cov>=5",
+            "pytest-timeout>=2.3",
+            "hypothesis>=6.100",
+            "build>=1.2",
+            "pdoc>=14",
+            "databricks-bundles>=0.260",
+            "grpcio>=1.60",
+            "opentelemetry-proto>=1.30",
+            # benchmarks/ plots (make bench); not needed by the product
+            "matplotlib>=3.8",
+        ],
+    },
+    entry_points={"console_scripts": ["streaming-obs=streaming_obs.cli.main:main"]},
+)

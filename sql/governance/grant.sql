@@ -1,0 +1,1 @@
+GRANT {privileges} ON {securable_type} {securable} TO `{principal}`

@@ -1,0 +1,1 @@
+ALTER TABLE {table} SET ROW FILTER {function} ON ({column})

@@ -1,0 +1,100 @@
+"""`streaming-obs bootstrap`: create the schemas and every bronze, silver, gold and ops table.
+
+Idempotent (CREATE ... IF NOT EXISTS). Change data feed is on for every table, since silver
+reads bronze's feed and gold reads silver's. Every statement applied is returned so the caller
+can record it in the audit table.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import yaml
+
+from streaming_obs.config.models import SOURCE_NAMES
+from streaming_obs.identifiers import validate_identifier
+from streaming_obs.sqlfiles import load_sql, render_sql, table_specs
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from streaming_obs.tables import TableRef, Tables
+
+__all__ = ["bootstrap", "ddl_statements", "silver_specs", "layer_columns", "system_ddl"]
+
+
+def system_ddl(source: str) -> str:
+    """Column list of a system table as documented (sql/ddl/system/<source>.ddl, comments dropped)."""
+    text = load_sql(f"ddl/system/{source}.ddl")
+    return " ".join(line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("--"))
+
+
+@lru_cache(maxsize=None)
+def silver_specs() -> dict:
+    """How each source is refined into silver (sql/silver/entities.yaml)."""
+    return yaml.safe_load(load_sql("silver/entities.yaml"))
+
+
+def layer_columns(layer: str, source: str) -> str:
+    """DDL column list of the bronze or silver table of a source."""
+    specs = table_specs()
+    cols = [system_ddl(source), specs[layer]["extra"]]
+    if layer == "silver" and "scd2" in silver_specs()[source]:
+        cols.append(specs["silver"]["scd2_extra"])
+    return ", ".join(c.strip() for c in cols)
+
+
+def _create(ref: TableRef, columns: str, partition_by: list[str] | None = None) -> str:
+    parts = ", ".join(validate_identifier(c) for c in partition_by or [])
+    return render_sql(
+        "ddl/create_table.sql",
+        table=ref.ident,
+        columns=" ".join(columns.split()),
+        partitioning=f"PARTITIONED BY ({parts})" if parts else "",
+    ).strip()
+
+
+def ddl_statements(tables: Tables) -> list[str]:
+    """Every DDL statement bootstrap would run, in order."""
+    settings = tables.settings
+    stmts: list[str] = []
+    if settings.storage.use_metastore:
+        for layer in ("bronze", "silver", "gold", "ops"):
+            schema = getattr(settings.schemas, layer)
+            full = f"{settings.catalog}.{schema}" if settings.catalog else schema
+            stmts.append(render_sql("ddl/create_schema.sql", schema=full).strip())
+    specs = table_specs()
+    for source in SOURCE_NAMES:
+        stmts.append(_create(tables.bronze(source), layer_columns("bronze", source)))
+        stmts.append(
+            _create(tables.silver(source), layer_columns("silver", source), silver_specs()[source].get("partition_by"))
+        )
+    for name, spec in specs["gold"].items():
+        stmts.append(_create(tables.gold(name), spec["columns"], spec.get("partition_by")))
+    for name, spec in specs["ops"].items():
+        stmts.append(_create(tables.ops(name), spec["columns"], spec.get("partition_by")))
+    m = settings.maintenance
+    if m.optimize_write and m.auto_compact:
+        # A long-running stream writes many small files; on clusters let Delta compact them.
+        idents = [s.split("EXISTS ", 1)[1].split(" (", 1)[0] for s in stmts if s.startswith("CREATE TABLE")]
+        stmts += [render_sql("ddl/auto_optimize.sql", table=i).strip() for i in idents]
+    return stmts
+
+
+def bootstrap(spark: SparkSession, tables: Tables) -> list[str]:
+    """Run every DDL statement; returns the statements applied (all, since each is idempotent).
+
+    Raises:
+        StorageError: the warehouse or checkpoint root cannot be written (nothing was created).
+    """
+    from streaming_obs.resilience.operation import sql_operation
+    from streaming_obs.resilience.preflight import check_storage
+
+    check_storage(tables.settings)
+    applied = []
+    for stmt in ddl_statements(tables):
+        with sql_operation("bootstrap DDL", sql=stmt):
+            spark.sql(stmt)
+        applied.append(stmt)
+    return applied

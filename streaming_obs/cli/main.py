@@ -1,0 +1,218 @@
+"""`streaming-obs`: every command takes `--env` (local, dev, staging, prod).
+
+Errors that streaming_obs raises on purpose print as one line and exit 2; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from streaming_obs import __version__
+from streaming_obs.config import Settings, load_settings
+from streaming_obs.errors import StreamingObsError
+from streaming_obs.logs import configure_logging
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Databricks cost and reliability, streamed from the system tables.")
+
+EnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment: local, dev, staging, prod.")]
+ConfDirOpt = Annotated[str | None, typer.Option("--config-dir", help="Directory with base.yaml and <env>.yaml (default: shipped).")]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def friendly(fn: F) -> F:
+    """Turn StreamingObsError into one red line and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except StreamingObsError as exc:
+            _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings_for(env: str, config_dir: str | None, **overrides: Any) -> Settings:
+    """Load settings and configure logging from them (the entry point's job)."""
+    settings = load_settings(env, config_dir=config_dir, overrides={k: v for k, v in overrides.items() if v} or None)
+    configure_logging(settings.logging.level, settings.logging.json_format)
+    return settings
+
+
+def _spark(settings: Settings):
+    from streaming_obs.session import get_spark
+
+    return get_spark(settings)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.command("validate-config")
+@friendly
+def validate_config(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+                    show: Annotated[bool, typer.Option(help="Print the effective settings as JSON.")] = False) -> None:
+    """Load and check the configuration (and the quality rules) without starting Spark."""
+    from streaming_obs.config import config_hash
+
+    settings = settings_for(env, config_dir)
+    rules = ""
+    try:
+        from streaming_obs.quality import QualityEngine
+
+        QualityEngine.from_settings(settings)
+        rules = ", quality rules ok"
+    except ImportError:  # pragma: no cover - quality is part of the wheel
+        pass
+    if show:
+        typer.echo(json.dumps(settings.model_dump(mode="json", by_alias=True), indent=2))
+    typer.echo(f"config ok: env={settings.env} hash={config_hash(settings)} sources={len(settings.sources)}{rules}")
+
+
+@app.command()
+@friendly
+def bootstrap(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+              dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the DDL only.")] = False) -> None:
+    """Create the schemas and every bronze, silver, gold and ops table (idempotent)."""
+    from streaming_obs.bootstrap import bootstrap as do_bootstrap
+    from streaming_obs.bootstrap import ddl_statements
+    from streaming_obs.ops.audit import write_audit
+    from streaming_obs.tables import Tables
+
+    settings = settings_for(env, config_dir)
+    tables = Tables(settings)
+    if dry_run:
+        for stmt in ddl_statements(tables):
+            typer.echo(stmt + ";\n")
+        return
+    spark = _spark(settings)
+    applied = do_bootstrap(spark, tables)
+    write_audit(spark, tables, "bootstrap", {"tables": len(applied)}, applied)
+    typer.echo(f"bootstrap ok: {len(applied)} statements applied")
+
+
+@app.command()
+@friendly
+def simulate(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+             days: Annotated[int | None, typer.Option(help="History mode: days of history to write.")] = None,
+             usage_rows: Annotated[int | None, typer.Option(help="History mode: target number of usage rows.")] = None,
+             rows_per_second: Annotated[float | None, typer.Option(help="Continuous mode: usage rows per second.")] = None,
+             duration: Annotated[float | None, typer.Option(help="Continuous mode: stop after N seconds.")] = None,
+             seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same data).")] = None) -> None:
+    """Write system-table-shaped Delta tables: a history, or a continuous stream of new rows."""
+    from streaming_obs.sources.simulator import SimulatorStream, simulate_history
+
+    settings = settings_for(env, config_dir)
+    if settings.source_kind != "simulator":
+        _fail(f"env {env} reads the real system tables (source_kind: {settings.source_kind}); simulate is for local")
+    spark = _spark(settings)
+    if rows_per_second is None:
+        # History ends now (on the hour) so a live stream started later carries on from it.
+        counts = simulate_history(spark, settings, days=days, seed=seed, usage_rows=usage_rows, end=_this_hour())
+        typer.echo("simulated history: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+        return
+    stop = threading.Event()
+    _on_signals(stop)
+    SimulatorStream(spark, settings, rows_per_second=rows_per_second, seed=seed).run(duration_s=duration, stop_event=stop)
+
+
+def _this_hour():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+
+
+def _on_signals(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT ask for a graceful stop; a second SIGINT kills."""
+
+    def handler(signum, _frame):  # noqa: ANN001
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+@app.command()
+@friendly
+def run(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+        available_now: Annotated[bool, typer.Option("--available-now", help="Process what is available, then exit 0.")] = False,
+        duration: Annotated[float | None, typer.Option(help="Stop after N seconds (continuous mode).")] = None) -> None:
+    """Run the streaming pipeline: sources → bronze → silver → gold."""
+    from streaming_obs.runner import run as do_run
+
+    settings = settings_for(env, config_dir)
+    stop = threading.Event()
+    _on_signals(stop)
+    result = do_run(settings, available_now=available_now, duration_s=duration, stop_event=stop)
+    typer.echo(f"run {result.run_id} done in {result.seconds:.1f}s; batches with rows: "
+               + ", ".join(f"{k}={v}" for k, v in sorted(result.batches.items()) if v))
+
+
+@app.command()
+@friendly
+def demo(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+         duration: Annotated[float | None, typer.Option(help="Stop after N seconds (default: until Ctrl-C).")] = None,
+         days: Annotated[int, typer.Option(help="Days of history to simulate first.")] = 3,
+         rows_per_second: Annotated[float | None, typer.Option(help="Simulated usage rows per second.")] = None) -> None:
+    """Simulate an account live and run the pipeline on it, with a live console."""
+    from streaming_obs.cli.demo import run_demo
+
+    settings = settings_for(env, config_dir)
+    if settings.source_kind != "simulator":
+        _fail(f"demo needs the simulator source; env {env} reads {settings.source_kind}")
+    stop = threading.Event()
+    _on_signals(stop)
+    run_demo(settings, duration_s=duration, days=days, rows_per_second=rows_per_second, stop_event=stop)
+
+
+@app.command()
+@friendly
+def status(env: EnvOpt = "local", config_dir: ConfDirOpt = None) -> None:
+    """Show each table's version and rows, and the latest batch of each query."""
+    from streaming_obs.cli.status import print_status
+
+    settings = settings_for(env, config_dir)
+    print_status(_spark(settings), settings)
+
+
+def _register_optional() -> None:
+    """Sub-commands that live with their domain modules."""
+    from streaming_obs.cli import extra
+
+    extra.register(app)
+
+
+_register_optional()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="streaming-obs")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,108 @@
+"""Every error streaming_obs raises on purpose. Catch `StreamingObsError` for all of them."""
+
+from __future__ import annotations
+
+__all__ = [
+    "StreamingObsError",
+    "ConfigError",
+    "InvalidIdentifierError",
+    "SqlTemplateError",
+    "EnvironmentError_",
+    "JavaNotFoundError",
+    "DeltaJarsError",
+    "QualityRuleError",
+    "QualityFailError",
+    "QualityViolationError",
+    "QualityLookupError",
+    "QuarantineError",
+    "SourceError",
+    "StorageError",
+    "CheckpointError",
+    "PipelineError",
+    "NotBuiltError",
+]
+
+
+class StreamingObsError(Exception):
+    """Base class of every error raised by streaming_obs."""
+
+
+class ConfigError(StreamingObsError):
+    """A configuration value is missing or invalid; the message names the file and the key."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{source}: {key}: {problem}")
+
+
+class InvalidIdentifierError(StreamingObsError, ValueError):
+    """A catalog, schema, table name or path would not be a safe SQL identifier."""
+
+
+class SqlTemplateError(StreamingObsError):
+    """A SQL file is missing or references a placeholder that was not supplied."""
+
+
+class EnvironmentError_(StreamingObsError):  # noqa: N801 - avoid shadowing the builtin
+    """The machine cannot run Spark as configured."""
+
+
+class JavaNotFoundError(EnvironmentError_):
+    """Java is missing or older than 17."""
+
+
+class DeltaJarsError(EnvironmentError_):
+    """The Delta Lake jars could not be resolved."""
+
+
+class QualityRuleError(StreamingObsError):
+    """A quality rule is invalid (unknown check or column, bad regex or SQL)."""
+
+
+class QualityFailError(StreamingObsError):
+    """A rule with action `fail` was broken; the stream must stop and not be restarted."""
+
+
+class QualityViolationError(QualityFailError):
+    """A `fail` rule was broken in a batch; carries the table, rule, batch and a sample key."""
+
+    def __init__(self, table: str, rule: str, batch_id: int | None, sample_key: str, failed: int | None = None) -> None:
+        self.table = table
+        self.rule = rule
+        self.batch_id = batch_id
+        self.sample_key = sample_key
+        self.failed = failed
+        super().__init__(
+            f"quality rule {rule!r} (action fail) broken on {table} in batch {batch_id}: "
+            f"sample key {sample_key}" + ("" if failed is None else f" ({failed} row(s) failed)")
+        )
+
+
+class QualityLookupError(QualityRuleError):
+    """A `referential` rule's lookup DataFrame was not supplied or lacks the key columns."""
+
+
+class QuarantineError(StreamingObsError):
+    """Quarantined rows cannot be found or replayed as asked."""
+
+
+class SourceError(StreamingObsError):
+    """A source table cannot be read as configured (missing, vacuumed behind the checkpoint, ...)."""
+
+
+class StorageError(StreamingObsError):
+    """The warehouse or checkpoint location cannot be created or written."""
+
+
+class CheckpointError(StorageError):
+    """A checkpoint location is unusable (not writable, belongs to another query, ...)."""
+
+
+class PipelineError(StreamingObsError):
+    """A streaming query failed and could not be recovered."""
+
+
+class NotBuiltError(StreamingObsError):
+    """The requested capability is not available in this build."""

@@ -1,0 +1,235 @@
+"""Recompute gold tables from silver for a scope (or everything), and MERGE them.
+
+The SQL of each table lives in sql/gold/; this module decides which silver rows are in scope
+and how results are merged. Every recompute is a pure function of silver, so applying it twice
+gives the same gold: the incremental path and the from-scratch path share this code and differ
+only in the scope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+
+from streaming_obs.merge import merge_upsert
+from streaming_obs.resilience.operation import sql_operation
+from streaming_obs.sqlfiles import load_sql, table_specs
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from streaming_obs.config.models import Settings
+    from streaming_obs.tables import Tables
+
+__all__ = ["GoldScope", "GoldWriter", "recompute_all", "run_gold_sql"]
+
+
+def run_gold_sql(spark: SparkSession, name: str, **frames: DataFrame) -> DataFrame:
+    """Run sql/gold/<name>.sql with DataFrames bound to its {placeholders}.
+
+    Settings that the SQL needs come in as small DataFrames too: named `:parameters` do not
+    survive Delta MERGE re-analysing its source plan.
+    """
+    return spark.sql(load_sql(f"gold/{name}.sql"), **frames)
+
+
+@dataclass
+class GoldScope:
+    """What one batch must recompute. `None` for a part means "everything" (from scratch)."""
+
+    usage_dates: set[date] | None = field(default_factory=set)
+    run_refs: DataFrame | None = None  # (workspace_id, run_id)
+    all_runs: bool = False
+    jobs: DataFrame | None = None  # (workspace_id, id) renamed jobs
+    clusters: DataFrame | None = None
+    warehouses: DataFrame | None = None
+    hours: set[datetime] | None = field(default_factory=set)
+    query_dates: set[date] | None = field(default_factory=set)
+
+    @classmethod
+    def everything(cls) -> GoldScope:
+        """The from-scratch scope."""
+        return cls(usage_dates=None, all_runs=True, hours=None, query_dates=None)
+
+
+def _in(col: str, values: set | None) -> Column:
+    return F.lit(True) if values is None else F.col(col).isin(sorted(values))
+
+
+class GoldWriter:
+    """Computes and merges gold for a scope, on one session (the batch's, inside foreachBatch)."""
+
+    def __init__(self, spark: SparkSession, tables: Tables, settings: Settings, txn=None) -> None:
+        self.spark = spark
+        self.tables = tables
+        self.settings = settings
+        self.txn = txn  # callable(table) -> context manager setting txnAppId/txnVersion, or None
+        self.keys = {name: spec["key"] for name, spec in table_specs()["gold"].items()}
+        self.merged: dict[str, int] = {}
+
+    # -- inputs ---------------------------------------------------------------------------
+    def silver(self, source: str) -> DataFrame:
+        return self.tables.silver(source).read(self.spark)
+
+    def priced_usage(self, usage: DataFrame) -> DataFrame:
+        return run_gold_sql(self.spark, "priced_usage", usage=usage, prices=self.silver("list_prices"))
+
+    def current_names(self, source: str, id_col: str, name_col: str) -> DataFrame:
+        sql = load_sql("gold/current_names.sql").replace("{id_col}", id_col).replace("{name_col}", name_col)
+        return self.spark.sql(sql, history=self.silver(source))
+
+    # -- output ---------------------------------------------------------------------------
+    def merge(self, table: str, df: DataFrame, scope: Column | None, *, keys_override: list[str] | None = None,
+              update_only: bool = False) -> None:
+        """MERGE a recompute into a gold table; target rows in `scope` missing from `df` are deleted.
+
+        Each MERGE of a batch gets its own txnAppId (table and step), so a replay skips it.
+        """
+        ref = self.tables.gold(table)
+        keys = keys_override or self.keys[table]
+        step = f"{table}:{'names' if update_only else 'recompute'}"
+
+        def _do() -> None:
+            merge_upsert(self.spark, ref, df, keys, delete_scope=scope, update_only=update_only)
+
+        with sql_operation(f"gold recompute {table}", target=ref.label, sql=f"sql/gold/{table}.sql"):
+            if self.txn is None:
+                _do()
+            else:
+                with self.txn(step):
+                    _do()
+        self.merged[table] = self.merged.get(table, 0) + 1
+
+    # -- tables ---------------------------------------------------------------------------
+    def costs(self, dates: set[date] | None) -> None:
+        """cost_daily, cost_by_job_daily, cost_by_tag_daily, cost_by_compute_daily for `dates`."""
+        if dates is not None and not dates:
+            return
+        usage = self.silver("billing_usage").where(_in("usage_date", dates))
+        priced = self.priced_usage(usage).persist()
+        try:
+            scope = _in("usage_date", dates)
+            self.merge("cost_daily", run_gold_sql(self.spark, "cost_daily", priced_usage=priced), scope)
+            jobs = self.current_names("jobs", "job_id", "name")
+            self.merge("cost_by_job_daily",
+                       run_gold_sql(self.spark, "cost_by_job_daily", priced_usage=priced, jobs_current=jobs), scope)
+            untagged = self.settings.cost.untagged_value
+            keys = self.spark.createDataFrame([(k, untagged) for k in self.settings.cost.tag_keys],
+                                              "tag_key STRING, untagged_value STRING")
+            self.merge("cost_by_tag_daily",
+                       run_gold_sql(self.spark, "cost_by_tag_daily", priced_usage=priced, tag_keys=keys), scope)
+            self.merge("cost_by_compute_daily", run_gold_sql(
+                self.spark, "cost_by_compute_daily", priced_usage=priced,
+                clusters_current=self.current_names("clusters", "cluster_id", "cluster_name"),
+                warehouses_current=self.current_names("warehouses", "warehouse_id", "warehouse_name")), scope)
+        finally:
+            priced.unpersist()
+
+    def renames(self, jobs: DataFrame | None, clusters: DataFrame | None, warehouses: DataFrame | None) -> None:
+        """A renamed job or compute updates its current name on every existing gold row."""
+        if jobs is not None:
+            names = self.current_names("jobs", "job_id", "name").join(jobs.distinct(), ["workspace_id", "id"], "left_semi")
+            self.merge("cost_by_job_daily", names.select("workspace_id", F.col("id").alias("job_id"),
+                                                         F.col("name").alias("job_name")),
+                       None, update_only=True, keys_override=["workspace_id", "job_id"])
+        for frame, source, id_col, name_col, ctype in (
+            (clusters, "clusters", "cluster_id", "cluster_name", "cluster"),
+            (warehouses, "warehouses", "warehouse_id", "warehouse_name", "warehouse"),
+        ):
+            if frame is None:
+                continue
+            names = self.current_names(source, id_col, name_col).join(frame.distinct(), ["workspace_id", "id"], "left_semi")
+            self.merge("cost_by_compute_daily", names.select(
+                "workspace_id", F.lit(ctype).alias("compute_type"), F.col("id").alias("compute_id"),
+                F.col("name").alias("compute_name")), None, update_only=True,
+                keys_override=["workspace_id", "compute_type", "compute_id"])
+
+    def job_runs(self, run_refs: DataFrame | None, all_runs: bool) -> None:
+        """job_run_daily for every (workspace, job, run_date) a touched run belongs to."""
+        if run_refs is None and not all_runs:
+            return
+        slices = self.silver("job_run_timeline")
+        if not all_runs:
+            touched = slices.join(run_refs.distinct(), ["workspace_id", "run_id"], "left_semi")
+            keys = (run_gold_sql(self.spark, "run_summary", slices=touched)
+                    .where("result_state IS NOT NULL").select("workspace_id", "job_id", "run_date").distinct())
+            slices = slices.join(keys.select("workspace_id", "job_id").distinct(), ["workspace_id", "job_id"], "left_semi")
+        runs = run_gold_sql(self.spark, "run_summary", slices=slices).where("result_state IS NOT NULL")
+        if not all_runs:
+            runs = runs.join(keys, ["workspace_id", "job_id", "run_date"], "left_semi")
+        runs = runs.persist()
+        try:
+            bounds = runs.agg(F.min(F.to_date("first_start")).alias("lo"), F.max("run_date").alias("hi")).head()
+            if bounds["lo"] is None:
+                return
+            usage = (self.silver("billing_usage")
+                     .where(F.col("usage_date").between(bounds["lo"], bounds["hi"]))
+                     .where(F.col("usage_metadata.job_run_id").isNotNull()))
+            run_usage = self.priced_usage(usage.alias("u").join(
+                runs.select(F.col("workspace_id").alias("__ws"), F.col("run_id").alias("__rid")),
+                (F.col("u.workspace_id") == F.col("__ws")) & (F.col("u.usage_metadata.job_run_id") == F.col("__rid")),
+                "left_semi"))
+            self.merge("job_run_daily", run_gold_sql(self.spark, "job_run_daily", runs=runs, run_usage=run_usage), None)
+        finally:
+            runs.unpersist()
+
+    def utilization(self, hours: set[datetime] | None) -> None:
+        """cluster_utilization_hourly for the touched hours."""
+        if hours is not None and not hours:
+            return
+        nodes = self.silver("node_timeline").where(_in_hours(hours))
+        scope = None if hours is None else F.col("hour").isin(sorted(hours))
+        self.merge("cluster_utilization_hourly", run_gold_sql(self.spark, "cluster_utilization_hourly", nodes=nodes),
+                   F.lit(True) if hours is None else scope)
+
+    def queries(self, dates: set[date] | None) -> None:
+        """query_daily for the touched query dates."""
+        if dates is not None and not dates:
+            return
+        q = self.silver("query_history").where(_in_dates_of("start_time", dates))
+        self.merge("query_daily", run_gold_sql(self.spark, "query_daily", queries=q), _in("query_date", dates))
+
+    def anomalies(self, usage_dates: set[date] | None) -> None:
+        """cost_anomalies for the touched dates and the days whose baseline they are part of."""
+        if usage_dates is not None and not usage_dates:
+            return
+        n = self.settings.cost.anomaly.baseline_days
+        costs = self.tables.gold("cost_daily").read(self.spark)
+        if usage_dates is None:
+            dates_df = costs.select("usage_date").distinct()
+            targets = None
+        else:
+            targets = {d + timedelta(days=i) for d in usage_dates for i in range(n + 1)}
+            dates_df = self.spark.createDataFrame([(d,) for d in sorted(targets)], "usage_date DATE")
+            costs = costs.where(F.col("usage_date").between(min(targets) - timedelta(days=n), max(targets)))
+        a = self.settings.cost.anomaly
+        params = self.spark.createDataFrame([(n, float(a.z_threshold), float(a.min_list_cost))],
+                                            "n INT, z DOUBLE, min_cost DOUBLE")
+        df = run_gold_sql(self.spark, "cost_anomalies", costs=costs, dates=dates_df, params=params)
+        self.merge("cost_anomalies", df, _in("usage_date", targets))
+
+    def apply(self, scope: GoldScope) -> dict[str, int]:
+        """Recompute and merge everything in `scope`, in dependency order."""
+        self.costs(scope.usage_dates)
+        self.renames(scope.jobs, scope.clusters, scope.warehouses)
+        self.job_runs(scope.run_refs, scope.all_runs)
+        self.utilization(scope.hours)
+        self.queries(scope.query_dates)
+        self.anomalies(scope.usage_dates)
+        return dict(self.merged)
+
+
+def _in_hours(hours: set[datetime] | None) -> Column:
+    return F.lit(True) if hours is None else F.date_trunc("HOUR", F.col("start_time")).isin(sorted(hours))
+
+
+def _in_dates_of(ts_col: str, dates: set[date] | None) -> Column:
+    return F.lit(True) if dates is None else F.to_date(F.col(ts_col)).isin(sorted(dates))
+
+
+def recompute_all(spark: SparkSession, tables: Tables, settings: Settings) -> dict[str, int]:
+    """Rebuild every gold table from silver (the reference the incremental path must equal)."""
+    return GoldWriter(spark, tables, settings).apply(GoldScope.everything())

@@ -1,0 +1,239 @@
+"""The supervisor: starts flows, watches them, restarts what can heal, stops what cannot.
+
+A failed query is restarted from its checkpoint with exponential backoff (tenacity's wait
+strategy) up to `resilience.max_restarts`; then the run fails with the cause. A source that gained
+a column is such a case: Delta stops the stream once and the restart reads the new schema.
+Failures no restart can heal — a quality rule with action `fail`, bad config, a source vacuumed
+behind the checkpoint, an unusable checkpoint — stop everything at once with a clear message.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tenacity import wait_exponential
+
+from streaming_obs.errors import PipelineError
+from streaming_obs.logs import get_logger
+from streaming_obs.resilience.retry import DELTA_CONFLICTS
+
+if TYPE_CHECKING:
+    from pyspark.sql.streaming import StreamingQuery
+
+    from streaming_obs.context import PipelineContext
+    from streaming_obs.flows import Flow
+
+__all__ = ["Supervisor", "classify_failure", "graceful_stop", "restart_hint"]
+
+log = get_logger(__name__)
+
+_VACUUMED = "source files were removed (VACUUM) behind the checkpoint"
+# {command} is filled in per query: bronze flows have a reset command, the others a manual step.
+_RESET = "stop the pipeline, then {command} (docs/troubleshooting.md#vacuumed-source)"
+
+_INCOMPATIBLE = "the source schema changed incompatibly (a column dropped, renamed or retyped)"
+_SCHEMA_FIX = "see docs/troubleshooting.md#source-schema-change"
+
+#: (marker in the error text, why no restart can heal it, what to do)
+_FATAL = (
+    ("QualityFailError", "a quality rule with action 'fail' was broken",
+     "fix or quarantine the offending rows, or change the rule's action, then restart"),
+    ("QualityViolationError", "a quality rule with action 'fail' was broken",
+     "fix or quarantine the offending rows, or change the rule's action, then restart"),
+    ("ConfigError", "the configuration is invalid", "fix the named file and key"),
+    ("InvalidIdentifierError", "a configured name is not a safe identifier", "fix the named key"),
+    ("DELTA_FILE_NOT_FOUND", _VACUUMED, _RESET),
+    ("FILE_NOT_EXIST", _VACUUMED, _RESET),
+    ("FileNotFoundException", _VACUUMED, _RESET),
+    ("DELTA_VERSIONS_NOT_CONTIGUOUS", "the source's history has a gap behind the checkpoint", _RESET),
+    ("INCOMPATIBLE_SCHEMA_CHANGE", _INCOMPATIBLE, _SCHEMA_FIX),
+    ("CheckpointError", "the checkpoint location is unusable", "make the checkpoint root writable"),
+    ("AccessDeniedException", "a path is not writable", "fix permissions of the warehouse/checkpoint root"),
+)
+
+
+#: (markers, what to do) for failures that restarts normally heal, said when restarts run out
+_HINTS = (
+    (("DELTA_SCHEMA_CHANGED",), "the source schema changed; a restart reads an added column, but a changed "
+     "or dropped one needs this flow's checkpoint reset (docs/troubleshooting.md#source-schema-change)"),
+    # Delta's conflict classes by name: a bare "Concurrent" also matched e.g.
+    # ConcurrentOperationCachedSourceException, which no other writer causes.
+    (DELTA_CONFLICTS, "another writer keeps conflicting with this table; find it in the table's DESCRIBE HISTORY"),
+)
+
+
+def restart_hint(text: str) -> str:
+    """What to do when a normally healable failure keeps coming back."""
+    for markers, hint in _HINTS:
+        if any(m in text for m in markers):
+            return f" Hint: {hint}."
+    return ""
+
+
+def classify_failure(text: str) -> tuple[str, str] | None:
+    """(cause, remedy) if the error cannot heal by restarting, else None."""
+    for marker, cause, remedy in _FATAL:
+        if marker in text:
+            return cause, remedy
+    return None
+
+
+def graceful_stop(queries: list[StreamingQuery], timeout_s: float) -> None:
+    """Stop queries between batches: each is stopped as soon as no trigger of it is running.
+
+    One deadline covers them all (a serial wait per query let a 17-query pipeline take minutes
+    to stop, while the queries not yet waited on kept starting batches). Queries are visited in
+    the order given, upstream first, so downstream ones see no new input after their last batch.
+    At the deadline the rest are stopped mid-batch, which exactly-once makes safe: the batch is
+    replayed on the next start and its idempotent writes skip what already committed.
+    """
+    pending = list(queries)
+    deadline = time.monotonic() + timeout_s
+    while pending:
+        late = time.monotonic() >= deadline
+        for query in list(pending):
+            if late or _idle(query):
+                _stop(query)
+                pending.remove(query)
+        if pending:
+            time.sleep(0.2)
+
+
+def _idle(query: StreamingQuery) -> bool:
+    try:
+        return not query.isActive or not query.status.get("isTriggerActive", False)
+    except Exception:  # the query ended between the two calls
+        return True
+
+
+def _stop(query: StreamingQuery) -> None:
+    try:
+        query.stop()
+    except Exception as exc:  # already stopped, or the JVM is going away
+        log.debug("stop raised", query=query.name, error=str(exc)[:200])
+
+
+@dataclass
+class _Watched:
+    flow: Flow
+    query: StreamingQuery | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    done: bool = False
+    # Delta stops a stream once per source schema change and the restart reads the new schema.
+    # A restart that fails on a schema change again before any batch means the change is one a
+    # restart cannot read: incompatible.
+    schema_strikes: int = 0
+
+
+@dataclass
+class Supervisor:
+    """Keeps a set of flows running until stopped."""
+
+    ctx: PipelineContext
+    start: Callable[[Flow], StreamingQuery]
+    watched: dict[str, _Watched] = field(default_factory=dict)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def launch(self, flows: list[Flow]) -> None:
+        """Start every flow now."""
+        for flow in flows:
+            w = _Watched(flow)
+            w.query = self.start(flow)
+            self.watched[flow.name] = w
+
+    @property
+    def queries(self) -> list[StreamingQuery]:
+        return [w.query for w in self.watched.values() if w.query is not None]
+
+    def check(self) -> None:
+        """One round of watching: restart failed queries whose backoff expired.
+
+        Raises:
+            PipelineError: a query failed in a way restarts cannot heal, or ran out of restarts.
+        """
+        cfg = self.ctx.settings.resilience
+        wait = wait_exponential(multiplier=cfg.backoff_initial_seconds, max=cfg.backoff_max_seconds)
+        now = time.monotonic()
+        for name, w in self.watched.items():
+            q = w.query
+            if q is not None and not q.isActive:
+                exc = q.exception()
+                if exc is None:
+                    w.done = True
+                    continue
+                text = f"{type(exc).__name__}: {exc}"
+                fatal = classify_failure(text) or _schema_verdict(w, q, text)
+                error_class = _error_class(text)
+                log.error("query failed", query=name, error_class=error_class, fatal=bool(fatal), error=text[:1000])
+                if fatal:
+                    remedy = fatal[1].format(command=_reset_command(name, self.ctx.settings.env))
+                    raise PipelineError(f"query {name} stopped: {fatal[0]}; {remedy}. Cause: {_first_line(exc)}")
+                if w.restarts >= cfg.max_restarts:
+                    raise PipelineError(
+                        f"query {name} failed {w.restarts + 1} times; giving up. Last cause: {_first_line(exc)}"
+                        + restart_hint(text))
+                w.restarts += 1
+                w.query = None
+                w.next_start = now + wait(_RetryState(w.restarts))
+                if self.ctx.telemetry is not None:
+                    self.ctx.telemetry.record_restart(name, error_class)
+            if w.query is None and not w.done and now >= w.next_start:
+                log.warning("restarting query", query=name, attempt=w.restarts)
+                w.query = self.start(w.flow)
+
+    def all_done(self) -> bool:
+        """True when every query finished without error (available-now runs)."""
+        return all(w.done for w in self.watched.values())
+
+    def stop_all(self, timeout_s: float) -> None:
+        """Graceful stop of every query, all within `timeout_s` (launch order: upstream first)."""
+        graceful_stop(self.queries, timeout_s)
+
+
+@dataclass
+class _RetryState:
+    attempt_number: int
+
+
+def _error_class(text: str) -> str:
+    """The Python exception class inside a foreachBatch failure (same label as telemetry's)."""
+    from streaming_obs.telemetry.progress import error_class_of
+
+    return error_class_of(None, text)
+
+
+def _schema_verdict(w: _Watched, query: StreamingQuery, text: str) -> tuple[str, str] | None:
+    """Fatal when a schema-change failure follows another with no batch in between."""
+    if "DELTA_SCHEMA_CHANGED" not in text:
+        w.schema_strikes = 0
+        return None
+    try:
+        progressed = any(input_rows(p) > 0 for p in query.recentProgress)
+    except Exception:  # a query object without progress history: count it as none
+        progressed = False
+    w.schema_strikes = 1 if progressed else w.schema_strikes + 1
+    return (_INCOMPATIBLE, _SCHEMA_FIX) if w.schema_strikes >= 2 else None
+
+
+def input_rows(progress) -> int:
+    """numInputRows of a progress, whether PySpark gives an object or a dict."""
+    try:
+        return int(progress.numInputRows)
+    except AttributeError:
+        return int(progress["numInputRows"])
+
+
+def _reset_command(query: str, env: str) -> str:
+    if query.startswith("bronze_"):
+        return f"run `streaming-obs reset-checkpoint {query.removeprefix('bronze_')} --env {env} --yes`"
+    return f"rebuild {query} from its source as described there"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:500] if text else type(exc).__name__

@@ -1,0 +1,432 @@
+"""Pure parsing of one `StreamingQueryProgress` into the facts the metrics need.
+
+No Spark, no OpenTelemetry: a progress is a dict (pyspark 4 makes it one), so every function here
+is unit-tested on golden JSON. All parsing is tolerant: a field that is missing or malformed
+yields "unknown" (None / nothing), never an exception, because the worker must survive whatever
+a future Spark or Delta version reports.
+
+Observed-metric conventions (the pipeline attaches them with `DataFrame.observe` on the
+*streaming* DataFrame, so they arrive in `progress.observedMetrics`):
+
+* Freshness: an observation named `fresh_<query>` with a field `max_source_commit_ts` (any
+  field ending in `source_commit_ts` is accepted). Values may be `datetime` (naive = local time,
+  as PySpark converts), ISO-8601 strings (no zone = UTC) or epoch seconds / milliseconds.
+* Quality: an observation named `dq_<layer>_<table>` (also `dq.` / `dq:`) whose fields are
+  `<rule>__<outcome>` with outcome one of passed, failed, warned, dropped, quarantined (aliases
+  pass/ok/valid, fail/invalid/error, warn); the quality engine writes `<rule>__passed` and
+  `<rule>__<warned|dropped|quarantined|failed>` by the rule's action. Only when no field of the
+  observation contains `__` is a single `_` separator accepted (`<rule>_failed`). The summary
+  fields rows_in, rows_kept, rows_dropped, rows_quarantined, rows_failed are per-table totals.
+  `<layer>` is recognised when it is one of bronze, silver, gold, ops, quarantine, source;
+  otherwise the whole rest is the table and the layer is "". Other fields are ignored; null
+  counts read as 0, negative ones are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "BatchFacts",
+    "QualityCount",
+    "SourceFacts",
+    "StateFacts",
+    "parse_progress",
+    "parse_quality",
+    "parse_quality_totals",
+    "parse_freshness",
+    "parse_offset_version",
+    "delta_backlog",
+    "source_label",
+    "to_epoch_seconds",
+    "error_class_of",
+]
+
+KNOWN_LAYERS = frozenset({"bronze", "silver", "gold", "ops", "quarantine", "source"})
+OUTCOMES = {
+    "passed": "passed",
+    "pass": "passed",
+    "ok": "passed",
+    "valid": "passed",
+    "failed": "failed",
+    "fail": "failed",
+    "invalid": "failed",
+    "error": "failed",
+    "warned": "warned",
+    "warn": "warned",
+    "dropped": "dropped",
+    "quarantined": "quarantined",
+}
+#: Per-table summary fields of a dq_* observation (the quality engine's metric_columns).
+SUMMARY_FIELDS = {
+    "rows_in": "in",
+    "rows_kept": "kept",
+    "rows_dropped": "dropped",
+    "rows_quarantined": "quarantined",
+    "rows_failed": "failed",
+}
+_DQ_NAME = re.compile(r"^dq[_.:](?P<rest>.+)$", re.IGNORECASE)
+_FRESH_NAME = re.compile(r"^fresh(?:[_.:].*)?$", re.IGNORECASE)
+_ERROR_CLASS = re.compile(r"^[A-Z][A-Z0-9_]+(?:\.[A-Z0-9_]+)*$")
+
+
+@dataclass(frozen=True)
+class QualityCount:
+    """Rows of one table that met one outcome of one rule in one batch."""
+
+    layer: str
+    table: str
+    rule: str
+    outcome: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """One source of a batch."""
+
+    label: str
+    description: str
+    input_rows: int | None
+    backlog_versions: int | None
+    backlog_files: float | None
+    backlog_bytes: float | None
+    end_version: int | None = None
+    end_index: int | None = None
+
+
+@dataclass(frozen=True)
+class StateFacts:
+    """One stateful operator of a batch."""
+
+    operator: str
+    rows_total: int
+    memory_bytes: int
+
+
+@dataclass
+class BatchFacts:
+    """Everything the metrics take from one progress event."""
+
+    query_id: str
+    run_id: str
+    name: str | None
+    batch_id: int
+    timestamp: float | None
+    input_rows: int
+    batch_duration_s: float | None
+    phase_durations_s: dict[str, float] = field(default_factory=dict)
+    input_rows_per_second: float | None = None
+    processed_rows_per_second: float | None = None
+    sources: list[SourceFacts] = field(default_factory=list)
+    state: list[StateFacts] = field(default_factory=list)
+    quality: list[QualityCount] = field(default_factory=list)
+    quality_totals: list[QualityCount] = field(default_factory=list)
+    newest_source_commit_ts: float | None = None
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    try:
+        value = obj[key]
+    except (KeyError, TypeError, IndexError):
+        return default
+    return default if value is None else value
+
+
+def _num(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _int(value: Any) -> int | None:
+    out = _num(value)
+    return None if out is None else int(out)
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    if row is None:
+        return {}
+    if hasattr(row, "asDict"):
+        try:
+            return dict(row.asDict())
+        except Exception:  # a Row whose fields cannot be listed: treat as empty
+            return {}
+    if isinstance(row, Mapping):
+        return dict(row)
+    return {}
+
+
+def to_epoch_seconds(value: Any) -> float | None:
+    """Epoch seconds of a timestamp given as datetime, ISO string, or epoch s / ms; else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime):
+        # PySpark hands TimestampType back as a naive datetime in the local time zone, and
+        # naive .timestamp() assumes local time, so the round trip is exact.
+        return value.timestamp()
+    if isinstance(value, (int, float)):
+        v = float(value)
+        if not math.isfinite(v) or v <= 0:
+            return None
+        return v / 1000.0 if v > 1e11 else v
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        number = _num(text)
+        if number is not None:
+            return to_epoch_seconds(number)
+        text = text.replace(" ", "T", 1)
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.timestamp()
+    return None
+
+
+def _offset(offset: Any) -> Mapping[str, Any]:
+    if isinstance(offset, str):
+        text = offset.strip()
+        if not text or text in ("null", "None"):
+            return {}
+        try:
+            offset = json.loads(text)
+        except ValueError:
+            return {}
+    return offset if isinstance(offset, Mapping) else {}
+
+
+def parse_offset_version(offset: Any) -> tuple[str | None, int | None]:
+    """(reservoirId, reservoirVersion) of a Delta source offset (JSON text or dict), else Nones."""
+    o = _offset(offset)
+    return _get(o, "reservoirId"), _int(_get(o, "reservoirVersion"))
+
+
+#: Delta's DeltaSourceOffset.END_INDEX: "every file of reservoirVersion was read".
+_DELTA_END_INDEX = 2**62
+
+
+def delta_backlog(latest_table_version: int, end_version: int, end_index: int | None) -> int:
+    """Versions not yet read, given the table's latest version and a Delta source's endOffset.
+
+    An offset (v, index) means versions < v are done and v is next (index -1, nothing of it
+    read) or partly read (index >= 0, counted as one version left); Delta's END_INDEX means v
+    is done too.
+    """
+    done_through = end_version if end_index is not None and end_index >= _DELTA_END_INDEX else end_version - 1
+    return max(0, latest_table_version - done_through)
+
+
+def source_label(description: str) -> str:
+    """Short, stable label of a source: `DeltaSource[file:/a/b/system/billing/usage]` -> `billing/usage`."""
+    text = description or "unknown"
+    inner = re.search(r"\[(.*)\]", text)
+    if inner:
+        path = inner.group(1).rstrip("/")
+        parts = [p for p in re.split(r"[/\\]", path) if p and not p.endswith(":")]
+        if parts:
+            return "/".join(parts[-2:])
+    return text[:80]
+
+
+def _source_facts(src: Any) -> SourceFacts:
+    end = _offset(_get(src, "endOffset"))
+    end_id, end_v = _get(end, "reservoirId"), _int(_get(end, "reservoirVersion"))
+    latest_id, latest_v = parse_offset_version(_get(src, "latestOffset"))
+    backlog = None
+    if end_v is not None and latest_v is not None and (end_id is None or latest_id is None or end_id == latest_id):
+        backlog = max(0, latest_v - end_v)
+    metrics = _get(src, "metrics", {}) or {}
+    description = str(_get(src, "description", ""))
+    return SourceFacts(
+        label=source_label(description),
+        description=description,
+        input_rows=_int(_get(src, "numInputRows")),
+        backlog_versions=backlog,
+        backlog_files=_num(_get(metrics, "numFilesOutstanding")),
+        backlog_bytes=_num(_get(metrics, "numBytesOutstanding")),
+        end_version=end_v,
+        end_index=_int(_get(end, "index")),
+    )
+
+
+def _dq_table(name: str) -> tuple[str, str] | None:
+    match = _DQ_NAME.match(name or "")
+    if not match:
+        return None
+    rest = match.group("rest")
+    layer, _, table = rest.partition("_")
+    if layer.lower() not in KNOWN_LAYERS or not table:
+        return "", rest
+    return layer.lower(), table
+
+
+def parse_quality(name: str, row: Any) -> list[QualityCount]:
+    """Per-rule counts of one observed metric; [] when `name` is not a `dq_*` observation."""
+    where = _dq_table(name)
+    if where is None:
+        return []
+    layer, table = where
+    fields = _row_dict(row)
+    # The single-`_` form is a fallback for observations that never use `__`; otherwise a
+    # summary field such as rows_dropped would read as rule "rows", outcome "dropped".
+    strict = any("__" in str(k) for k in fields)
+    out = []
+    for key, value in fields.items():
+        if str(key) in SUMMARY_FIELDS:
+            continue
+        rule, outcome = _split_rule_field(str(key), strict)
+        if rule is None:
+            continue
+        count = _int(value) if value is not None else 0
+        if count is None or count < 0:
+            continue
+        out.append(QualityCount(layer, table, rule, outcome, count))
+    return out
+
+
+def parse_quality_totals(name: str, row: Any) -> list[QualityCount]:
+    """Per-table row totals (rows_in, rows_kept, ...) of a `dq_*` observation, as
+    QualityCount(rule="*", outcome=in|kept|dropped|quarantined|failed)."""
+    where = _dq_table(name)
+    if where is None:
+        return []
+    out = []
+    for key, value in _row_dict(row).items():
+        kind = SUMMARY_FIELDS.get(str(key))
+        count = _int(value) if value is not None else 0
+        if kind is None or count is None or count < 0:
+            continue
+        out.append(QualityCount(where[0], where[1], "*", kind, count))
+    return out
+
+
+def _split_rule_field(key: str, strict: bool = True) -> tuple[str | None, str]:
+    if "__" in key:
+        rule, _, suffix = key.rpartition("__")
+        outcome = OUTCOMES.get(suffix.lower())
+        if rule and outcome:
+            return rule, outcome
+        return None, ""
+    if strict:
+        return None, ""
+    rule, _, suffix = key.rpartition("_")
+    outcome = OUTCOMES.get(suffix.lower())
+    if rule and outcome:
+        return rule, outcome
+    return None, ""
+
+
+def parse_freshness(observed: Mapping[str, Any]) -> float | None:
+    """Newest source commit time (epoch s) among the `fresh_*` observations, or None."""
+    newest = None
+    for name, row in (observed or {}).items():
+        if not _FRESH_NAME.match(str(name)):
+            continue
+        for key, value in _row_dict(row).items():
+            if str(key).endswith("source_commit_ts"):
+                ts = to_epoch_seconds(value)
+                if ts is not None and (newest is None or ts > newest):
+                    newest = ts
+    return newest
+
+
+def parse_progress(progress: Any) -> BatchFacts:
+    """Facts of one progress (a `StreamingQueryProgress` or the dict of its JSON)."""
+    durations = _get(progress, "durationMs", {}) or {}
+    phases = {}
+    for phase, ms in dict(durations).items():
+        value = _num(ms)
+        if value is not None and value >= 0:
+            phases[str(phase)] = value / 1000.0
+    batch_ms = _num(_get(progress, "batchDuration"))
+    observed = _get(progress, "observedMetrics", {}) or {}
+    quality: list[QualityCount] = []
+    totals: list[QualityCount] = []
+    for name, row in dict(observed).items():
+        quality.extend(parse_quality(str(name), row))
+        totals.extend(parse_quality_totals(str(name), row))
+    state = []
+    for op in _get(progress, "stateOperators", []) or []:
+        state.append(
+            StateFacts(
+                operator=str(_get(op, "operatorName", "state")),
+                rows_total=_int(_get(op, "numRowsTotal", 0)) or 0,
+                memory_bytes=_int(_get(op, "memoryUsedBytes", 0)) or 0,
+            )
+        )
+    return BatchFacts(
+        query_id=str(_get(progress, "id", "")),
+        run_id=str(_get(progress, "runId", "")),
+        name=_get(progress, "name"),
+        batch_id=_int(_get(progress, "batchId", -1)) or 0,
+        timestamp=to_epoch_seconds(_get(progress, "timestamp")),
+        input_rows=max(0, _int(_get(progress, "numInputRows", 0)) or 0),
+        batch_duration_s=None if batch_ms is None or batch_ms < 0 else batch_ms / 1000.0,
+        phase_durations_s=phases,
+        input_rows_per_second=_num(_get(progress, "inputRowsPerSecond")),
+        processed_rows_per_second=_num(_get(progress, "processedRowsPerSecond")),
+        sources=[_source_facts(s) for s in _get(progress, "sources", []) or []],
+        state=state,
+        quality=quality,
+        quality_totals=totals,
+        newest_source_commit_ts=parse_freshness(observed),
+    )
+
+
+def error_class_of(error_class: str | None, exception: str | None) -> str:
+    """A short, bounded label for why a query stopped; `none` for a clean stop.
+
+    Preference: the Python exception type of a traceback embedded in the message (foreachBatch
+    failures all carry Spark's generic FOREACH_BATCH_USER_FUNCTION_ERROR, the Python type says
+    more), then Spark's error class, then a `[CLASS]` in the message, then the exception's type,
+    else `UNKNOWN`.
+    """
+    lines = (exception or "").strip().splitlines()
+    python_error = _python_exception_type(lines)
+    if python_error:
+        return python_error
+    if error_class:
+        return error_class.strip()[:64]
+    if not lines:
+        return "none"
+    first = lines[0]
+    bracket = re.search(r"\[([A-Z][A-Z0-9_.]+)\]", first)
+    if bracket and _ERROR_CLASS.match(bracket.group(1)):
+        return bracket.group(1)[:64]
+    head = first.split(":", 1)[0].strip()
+    if head and " " not in head:
+        return head.rsplit(".", 1)[-1][:64]
+    return "UNKNOWN"
+
+
+_PY_EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
+
+
+def _python_exception_type(lines: list[str]) -> str | None:
+    """The exception type of a Python traceback embedded in a Java message (foreachBatch errors
+    arrive as `py4j.Py4JException: ... Traceback ... ValueError: boom`)."""
+    in_traceback = False
+    for line in lines:
+        if "Traceback (most recent call last)" in line:
+            in_traceback = True
+            continue
+        if in_traceback and line and not line[0].isspace():
+            match = _PY_EXC_LINE.match(line)
+            if match:
+                return match.group(1).rsplit(".", 1)[-1][:64]
+    return None

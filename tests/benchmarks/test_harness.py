@@ -1,0 +1,141 @@
+"""The benchmark harness's pure helpers (no timing is asserted anywhere)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from benchmarks import deltalog
+from benchmarks.baseline import Bookmarks
+from benchmarks.freshness import freshness_chain, gold_visibility
+from benchmarks.report import evaluate_targets, render_markdown, write_results
+from benchmarks.scale import copies_needed
+from benchmarks.sqlmetrics import parse_metric, scan_totals
+from benchmarks.stats import percentile, ratio, summarize
+
+
+def test_percentile_interpolates_linearly():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([10], 95) == 10
+    assert percentile(list(range(101)), 95) == 95
+    assert percentile([], 50) is None
+    with pytest.raises(ValueError):
+        percentile([1], 101)
+
+
+def test_summarize_and_ratio():
+    s = summarize([3, 1, 2])
+    assert (s["n"], s["p50"], s["max"], s["min"]) == (3, 2, 3, 1)
+    assert summarize([])["p95"] is None
+    assert ratio(10, 2) == 5 and ratio(1, 0) is None and ratio(None, 1) is None
+
+
+def test_bookmarks_reread_the_overlap_window():
+    b = Bookmarks()
+    assert b.start_version("billing_usage", overlap=1) == 0  # no bookmark: read everything
+    b.record("billing_usage", 10)
+    b.record("billing_usage", 14)
+    b.record("list_prices", 3)
+    assert b.history("billing_usage") == [10, 14]
+    assert b.start_version("billing_usage", overlap=0) == 15
+    assert b.start_version("billing_usage", overlap=1) == 11  # the previous update's range again
+    assert b.start_version("billing_usage", overlap=5) == 11  # not more than the oldest bookmark
+    assert b.record("billing_usage", 20) == (2, "billing_usage", 20)
+
+
+def test_freshness_chain_follows_versions():
+    gold = gold_visibility(
+        [{"batch": 0, "offsets": [None, {"reservoirVersion": 6, "index": -1}], "committed_at": 130.0},
+         {"batch": 1, "offsets": [None, {"reservoirVersion": 7, "index": 0}], "committed_at": 150.0}],
+        1, {1: 149.0})
+    assert gold == [(5, 130.0), (7, 149.0)]
+    recs = freshness_chain(
+        source_times={1: 100.0, 2: 110.0, 3: 120.0},
+        bronze_of_source={1: 4, 2: 5},  # version 3 has not reached bronze
+        silver_of_bronze={4: 5, 5: 7},
+        bronze_times={4: 101.0, 5: 112.0},
+        silver_times={5: 104.0, 7: 118.0},
+        gold=gold)
+    assert [(r["source_version"], r["to_bronze"], r["to_silver"], r["to_gold"]) for r in recs] == [
+        (1, 1.0, 4.0, 30.0), (2, 2.0, 8.0, 39.0)]
+
+
+def test_checkpoint_and_log_readers(tmp_path):
+    ck = tmp_path / "ck"
+    (ck / "offsets").mkdir(parents=True)
+    (ck / "commits").mkdir()
+    (ck / "offsets" / "0").write_text('v1\n{"batchWatermarkMs":0}\n{"reservoirId":"a","reservoirVersion":3,"index":-1}\n-\n')
+    (ck / "commits" / "0").write_text("v1\n{}\n")
+    (ck / "offsets" / "1").write_text('v1\n{}\n{"reservoirId":"a","reservoirVersion":4,"index":2}\n')
+    assert deltalog.in_flight(str(ck))
+    batches = deltalog.checkpoint_batches(str(ck))
+    assert [b["batch"] for b in batches] == [0]
+    assert batches[0]["offsets"][1] is None and deltalog.covered_version(batches[0]["offsets"][0]) == 2
+    log = tmp_path / "t" / "_delta_log"
+    log.mkdir(parents=True)
+    (log / f"{0:020d}.json").write_text(json.dumps({"metaData": {"id": "tid"}}) + "\n")
+    (log / f"{1:020d}.json").write_text(json.dumps({"txn": {"appId": "g:x:cost_daily:recompute", "version": 7}}) + "\n")
+    path = str(tmp_path / "t")
+    assert deltalog.latest_version(path) == 1 and deltalog.table_id(path) == "tid"
+    assert [(v, a, n) for v, a, n, _t in deltalog.txn_commits(path)] == [(1, "g:x:cost_daily:recompute", 7)]
+    assert deltalog.latest_version(str(tmp_path / "missing")) == -1
+
+
+def test_sql_metric_parsing():
+    assert parse_metric("1,234") == 1234
+    assert parse_metric("12.0 MiB") == 12 * 2 ** 20
+    assert parse_metric("total (min, med, max (stageId: taskId))\n3.0 KiB (1.0 KiB, ...)") == 3072
+    ex = [{"nodes": [{"nodeName": "Scan parquet ", "metrics": [{"name": "number of output rows", "value": "5"},
+                                                                {"name": "number of files read", "value": "2"}]},
+                     {"nodeName": "LocalTableScan", "metrics": [{"name": "number of output rows", "value": "9"}]}]}]
+    totals = scan_totals(ex)
+    assert (totals["rows_read"], totals["files_read"], totals["bytes_read"], totals["executions"]) == (5, 2, 0, 1)
+    assert totals["top"][0]["nodes"] == ["Scan parquet ", "LocalTableScan"]
+
+
+def test_copies_needed():
+    assert copies_needed(100, 100) == 0
+    assert copies_needed(100, 1000) == 9
+    assert copies_needed(300, 1000) == 3
+    with pytest.raises(ValueError):
+        copies_needed(0, 10)
+
+
+def _result() -> dict:
+    step = {"p50": 2.0, "p95": 2.0, "max": 2.0, "n": 1, "mean": 2.0, "min": 2.0}
+    return {
+        "meta": {"mode": "test", "trigger_interval_s": 1, "machine_start": {"nproc": 2, "loadavg": [1, 1, 1]},
+                 "machine_end": {"loadavg": [2, 2, 2]}},
+        "throughput": {"backfill": {"usage_rows": 1000, "rows": 2000, "seconds": 0.1, "usage_rows_per_s": 10_000.0},
+                       "live": {}},
+        "freshness": {"1000": {"to_gold": {"p50": 3.0, "p95": 5.0, "max": 7.0, "n": 3}, "unfinished": 0,
+                               "records": [{"to_gold": 3.0}, {"to_gold": 5.0}, {"to_gold": 7.0}]}},
+        "scale": [{"silver_rows": 10 ** 5, "batch_rows": 100, "wall_ratio": 3.0, "work_ratio_rows": 4.0,
+                   "stream": {"batch_s": step, "gold_s": step, "update_s": step, "rows_read": step},
+                   "baseline": {"update_s": step, "rows_read": step}},
+                  {"silver_rows": 10 ** 6, "batch_rows": 100, "wall_ratio": 30.0, "work_ratio_rows": 40.0,
+                   "stream": {"batch_s": {**step, "p50": 2.4}, "gold_s": step, "update_s": step, "rows_read": step},
+                   "baseline": {"update_s": step, "rows_read": step}}],
+        "memory": {"backfill": {"jvm_peak_rss_bytes": 2 ** 30, "jvm_peak_heap_bytes": 2 ** 29,
+                                "python_peak_rss_bytes": 2 ** 26}},
+    }
+
+
+def test_targets_and_markdown(tmp_path):
+    res = _result()
+    targets = {t["name"].split(" at")[0].split(",")[0]: t for t in evaluate_targets(res)}
+    assert targets["freshness p95"]["status"] == "pass"  # 5 <= 1 + 5
+    assert targets["sustained throughput"]["status"] == "miss"
+    per_batch = next(t for n, t in targets.items() if n.startswith("per-batch"))
+    assert per_batch["status"] == "pass" and per_batch["measured"] == pytest.approx(1.2)  # 2.4 / 2.0
+    work = next(t for n, t in targets.items() if n.startswith("less work"))
+    assert work["status"] == "pass" and work["measured"] == 40.0
+    md = render_markdown({**res, "targets": evaluate_targets(res)})
+    assert "| freshness p95 at 1 000 rows/s | 5.00 s | <= 6 | **pass**" in md
+    assert "1,000,000" in md
+    paths = write_results(res, str(tmp_path))
+    assert os.path.exists(tmp_path / "results.json") and os.path.exists(tmp_path / "results.md")
+    assert json.loads((tmp_path / "results.json").read_text())["targets"][0]["status"] == "pass"
+    assert all(os.path.exists(p) for p in paths)

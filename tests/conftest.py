@@ -1,0 +1,56 @@
+"""Shared fixtures: one local SparkSession with Delta for the whole run, fresh paths per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streaming_obs.config import Settings, load_settings
+
+os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+
+TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2}
+
+
+def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The one SparkSession of the test run (local[2], 2 shuffle partitions, UI off)."""
+    from streaming_obs.session import get_spark
+
+    session = get_spark(load_settings("local", overrides={"spark": TEST_SPARK}, environ={}))
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Factory of local settings whose warehouse, checkpoints and simulator live in tmp_path."""
+
+    def _make(**overrides: Any) -> Settings:
+        base = {
+            "spark": TEST_SPARK,
+            "storage": {"warehouse": str(tmp_path / "wh"), "checkpoints": str(tmp_path / "ckpt")},
+            "simulator": {"root": str(tmp_path / "system")},
+            "trigger": {"interval_seconds": 1},
+            "telemetry": {"prometheus": {"enabled": False}},
+        }
+        return load_settings("local", overrides=_deep_merge(base, overrides), environ={})
+
+    return _make
+
+
+@pytest.fixture
+def settings(make_settings) -> Settings:
+    """Local settings in a fresh temp directory."""
+    return make_settings()

@@ -1,0 +1,1 @@
+"""Telemetry tests (listener, exporters, breaker, cost gauges, real Prometheus and Collector)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from streaming_obs.telemetry.backlog import DeltaBacklogProbe
@@ -65,6 +66,7 @@ class Telemetry:
         extra_readers: Sequence[MetricReader] = (),
         environ: Mapping[str, str] | None = None,
         cost_gauges: bool | None = None,
+        today: Callable[[], date] | None = None,
     ) -> Telemetry:
         """Build the MeterProvider and exporters, register ONE listener, start the threads.
 
@@ -76,6 +78,8 @@ class Telemetry:
             extra_readers: more metric readers (tests pass an `InMemoryMetricReader`).
             environ: environment for OTEL_* variables (default `os.environ`).
             cost_gauges: force the cost-gauge thread on/off (default: config and tables given).
+            today: the cost gauges' clock (default: the UTC date now). Tests pin the day their
+                gold fixture was written for, so a run that crosses midnight still reads it.
 
         Raises:
             OSError: the Prometheus port is already taken.
@@ -99,7 +103,8 @@ class Telemetry:
         instruments.set_dropped_events_source(lambda: worker.dropped)
         listener = TelemetryListener(worker.put)
         want_cost = tel_cfg.cost_metrics_enabled if cost_gauges is None else cost_gauges
-        gauges = CostGauges(spark, tables, instruments, tel_cfg) if want_cost and spark and tables else None
+        clock = {"today": today} if today is not None else {}
+        gauges = CostGauges(spark, tables, instruments, tel_cfg, **clock) if want_cost and spark and tables else None
         tel = cls(settings, pipeline, instruments, worker, listener, gauges, spark)
         self_ref["t"] = tel
         if spark is not None:

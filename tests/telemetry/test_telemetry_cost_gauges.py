@@ -124,7 +124,8 @@ def test_every_documented_metric_is_exposed_under_its_documented_name(spark, gol
         breaker_call_timeout_seconds=0.5,
         cost_metrics_interval_seconds=3600,
     )
-    tel = Telemetry.start(spark, settings, Tables(settings))
+    # the fixture holds TODAY's rows: pin the gauges' clock so a run across midnight reads them
+    tel = Telemetry.start(spark, settings, Tables(settings), today=lambda: TODAY)
     try:
         assert tel.prometheus_url and re.match(r"http://127\.0\.0\.1:\d+/metrics$", tel.prometheus_url)
         events = load_json("query_events.json")

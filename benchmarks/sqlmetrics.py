@@ -36,23 +36,33 @@ def scan_totals(executions: list[dict], top_n: int = 5) -> dict:
     """Rows, files and bytes read by the file scans of `executions` (REST `sql` entries), their
     summed duration, and the `top_n` longest (where the time goes)."""
     rows = files = size = 0.0
+    per_exec = []
     for ex in executions:
+        ex_rows = 0.0
         for node in ex.get("nodes", []):
             name = node.get("nodeName", "")
             if not name.startswith("Scan") or name.startswith(_SKIP):
                 continue
             for metric in node.get("metrics", []):
                 if metric["name"] == "number of output rows":
+                    ex_rows += parse_metric(metric["value"])
                     rows += parse_metric(metric["value"])
                 elif metric["name"] == "number of files read":
                     files += parse_metric(metric["value"])
                 elif metric["name"] == "size of files read":
                     size += parse_metric(metric["value"])
+        per_exec.append((ex_rows, ex))
     top = sorted(executions, key=lambda e: -int(e.get("duration") or 0))[:top_n]
+    # which executions read the most: the first place to look when rows read grow with data
+    most = sorted(per_exec, key=lambda p: -p[0])[:top_n]
     return {"rows_read": int(rows), "files_read": int(files), "bytes_read": int(size), "executions": len(executions),
             "exec_ms": sum(int(e.get("duration") or 0) for e in executions),
             "top": [{"ms": int(e.get("duration") or 0), "description": (e.get("description") or "")[:120],
-                     "nodes": [n.get("nodeName", "") for n in e.get("nodes", [])][:6]} for e in top]}
+                     "nodes": [n.get("nodeName", "") for n in e.get("nodes", [])][:6]} for e in top],
+            "most_rows": [{"rows": int(r), "ms": int(e.get("duration") or 0),
+                           "description": (e.get("description") or "")[:120],
+                           "scans": [n.get("nodeName", "") for n in e.get("nodes", []) if n.get("nodeName", "").startswith("Scan")]}
+                          for r, e in most if r > 0]}
 
 
 class SqlMetrics:

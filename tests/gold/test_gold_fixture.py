@@ -201,3 +201,24 @@ def test_a_dead_collector_changes_no_number_and_holds_up_no_batch(account):
     # generous: a batch never waits out export timeouts (3 s per call, retries with backoff)
     assert max(dead) <= max(3 * max(first), max(first) + 30), (first, dead)
     assert runs["shutdown_s"] < 20  # the final flush is bounded too
+
+
+def _stored_rdds(spark) -> set[int]:
+    return {info.id() for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
+
+
+def test_a_cost_recompute_materialises_once_and_frees_its_copy(account):
+    """The four cost MERGEs share one localCheckpoint of priced usage; its blocks are released
+    at the end of the recompute, not left for the JVM's garbage collector."""
+    from streaming_obs.gold.compute import GoldWriter, release_checkpoint
+
+    spark, settings, tables, _, _ = account
+    before = _stored_rdds(spark)
+    writer = GoldWriter(spark, tables, settings)
+    writer.costs({D1, D2})
+    assert set(writer.merged) == {"cost_daily", "cost_by_job_daily", "cost_by_tag_daily", "cost_by_compute_daily"}
+    assert _stored_rdds(spark) <= before
+    copy = spark.range(3).localCheckpoint(eager=True)
+    assert _stored_rdds(spark) - before
+    assert release_checkpoint(copy) is True and _stored_rdds(spark) <= before
+    assert release_checkpoint(spark.range(3)) is False  # not a checkpointed plan: nothing to free

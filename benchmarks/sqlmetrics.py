@@ -46,11 +46,11 @@ def scan_totals(executions: list[dict], top_n: int = 5) -> dict:
             for metric in node.get("metrics", []):
                 if metric["name"] == "number of output rows":
                     ex_rows += parse_metric(metric["value"])
-                    rows += parse_metric(metric["value"])
                 elif metric["name"] == "number of files read":
                     files += parse_metric(metric["value"])
                 elif metric["name"] == "size of files read":
                     size += parse_metric(metric["value"])
+        rows += ex_rows
         per_exec.append((ex_rows, ex))
     top = sorted(executions, key=lambda e: -int(e.get("duration") or 0))[:top_n]
     # which executions read the most: the first place to look when rows read grow with data

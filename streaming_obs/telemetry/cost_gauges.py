@@ -162,13 +162,13 @@ class CostGauges:
         instruments: Instruments,
         config: TelemetryConfig,
         *,
-        today: Callable[[], date] = _utc_today,
+        today: Callable[[], date] | None = None,
     ) -> None:
         self.spark = spark
         self.tables = tables
         self.instruments = instruments
         self.config = config
-        self._today = today
+        self._today = today or _utc_today  # tests pin the day their gold fixture holds
         self._stop = threading.Event()
         self._thread: Any = None
         self._refresh_lock = threading.Lock()

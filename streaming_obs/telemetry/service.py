@@ -103,8 +103,7 @@ class Telemetry:
         instruments.set_dropped_events_source(lambda: worker.dropped)
         listener = TelemetryListener(worker.put)
         want_cost = tel_cfg.cost_metrics_enabled if cost_gauges is None else cost_gauges
-        clock = {"today": today} if today is not None else {}
-        gauges = CostGauges(spark, tables, instruments, tel_cfg, **clock) if want_cost and spark and tables else None
+        gauges = CostGauges(spark, tables, instruments, tel_cfg, today=today) if want_cost and spark and tables else None
         tel = cls(settings, pipeline, instruments, worker, listener, gauges, spark)
         self_ref["t"] = tel
         if spark is not None:

@@ -1,73 +1,42 @@
-"""Freshness: from a source commit of billing usage to the gold commit that reflects it.
+"""Freshness: from a source commit of billing usage to the cost_daily commit that reflects it.
 
-The chain is followed through the data, not guessed from clocks:
-source version --(bronze `_source_version`)--> bronze version --(silver `_bronze_version`)-->
-silver version --(gold checkpoint offsets)--> gold batch --(cost_daily `txn` of that batch)-->
-the commit that made the gold row visible. Every time is a Delta commit time (log file mtime).
+The chain is followed through the data, not guessed from clocks: source version --(bronze
+`_source_version`, `_batch_id`)--> the usage query's batch --(txnAppId/txnVersion in each
+table's commits)--> the bronze append, the silver append and the cost_daily MERGE of that batch.
+Every time is a Delta commit time (log file mtime).
 """
 
 from __future__ import annotations
 
-import os
-
 from benchmarks import deltalog
 
-__all__ = ["freshness_chain", "gold_visibility", "measure_freshness"]
+__all__ = ["freshness_chain", "measure_freshness", "batch_commits"]
 
 
-def gold_visibility(batches: list[dict], source_index: int, cost_commits: dict[int, float]) -> list[tuple[int, float]]:
-    """[(highest silver version covered, visible time)] per gold batch, in batch order.
-
-    A batch's rows are visible at its `cost_daily` MERGE commit (found by the batch id in the
-    commit's txn); a batch that did not touch cost_daily falls back to its checkpoint commit.
-    """
-    out = []
-    for b in batches:
-        offsets = b["offsets"]
-        off = offsets[source_index] if source_index < len(offsets) else None
-        out.append((deltalog.covered_version(off), cost_commits.get(b["batch"], b["committed_at"])))
+def batch_commits(path: str, step: str, since: int = 0) -> dict[int, float]:
+    """{batch id: commit time} of the commits whose txnAppId ends with `:<step>` (first wins)."""
+    out: dict[int, float] = {}
+    for _v, app, txn_version, t in deltalog.txn_commits(path, since):
+        if app.endswith(f":{step}"):
+            out.setdefault(int(txn_version), t)
     return out
 
 
-def freshness_chain(
-    source_times: dict[int, float],
-    bronze_of_source: dict[int, int],
-    silver_of_bronze: dict[int, int],
-    bronze_times: dict[int, float],
-    silver_times: dict[int, float],
-    gold: list[tuple[int, float]],
-) -> list[dict]:
+def freshness_chain(source_times: dict[int, float], batch_of_source: dict[int, int], bronze: dict[int, float],
+                    silver: dict[int, float], gold: dict[int, float]) -> list[dict]:
     """One record per source version that reached gold: commit times along the chain.
 
-    Source versions whose rows have not reached a later layer are left out (reported as
+    Source versions whose batch has not reached cost_daily are left out (reported as
     `unfinished` by the caller).
     """
     out = []
     for sv, t_src in sorted(source_times.items()):
-        bv = bronze_of_source.get(sv)
-        if bv is None:
+        b = batch_of_source.get(sv)
+        if b is None or b not in gold or b not in bronze or b not in silver:
             continue
-        lv = silver_of_bronze.get(bv)
-        if lv is None:
-            continue
-        t_gold = next((t for covered, t in gold if covered >= lv), None)
-        if t_gold is None:
-            continue
-        out.append({"source_version": sv, "t_source": t_src, "to_bronze": bronze_times[bv] - t_src,
-                    "to_silver": silver_times[lv] - t_src, "to_gold": t_gold - t_src})
+        out.append({"source_version": sv, "batch": b, "t_source": t_src, "to_bronze": bronze[b] - t_src,
+                    "to_silver": silver[b] - t_src, "to_gold": gold[b] - t_src})
     return out
-
-
-def _version_map(spark, path: str, since: int, key_col: str) -> dict[int, int]:
-    """{key_col value: highest change-feed commit version holding a row with it}, from `since`."""
-    from pyspark.sql import functions as F
-
-    if deltalog.latest_version(path) < since:
-        return {}
-    rows = (spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", since).load(path)
-            .where(F.col("_change_type") == "insert").groupBy(key_col).agg(F.max("_commit_version").alias("v"))
-            .collect())
-    return {int(r[0]): int(r["v"]) for r in rows if r[0] is not None}
 
 
 def measure_freshness(spark, tables, source_since: int, bronze_since: int, silver_since: int) -> dict:
@@ -76,28 +45,20 @@ def measure_freshness(spark, tables, source_since: int, bronze_since: int, silve
     Call it after the pipeline drained; the `*_since` versions are the tables' versions at the
     start of the window (so only this window's commits are read).
     """
+    from pyspark.sql import functions as F
+
     src, brz, slv = (tables.source("billing_usage").path, tables.bronze("billing_usage").path,
                      tables.silver("billing_usage").path)
-    gold_ckpt = tables.checkpoint("gold")
-    source_times = deltalog.commit_times(src, source_since)
-    bronze_of_source = {k: v for k, v in _version_map(spark, brz, bronze_since, "_source_version").items()
-                        if k >= source_since}
-    silver_of_bronze = _version_map(spark, slv, silver_since, "_bronze_version")
-    batches = deltalog.checkpoint_batches(gold_ckpt)
-    # The gold query's offsets list its 8 silver sources; billing usage is found by table id.
-    usage_id = deltalog.table_id(slv)
-    idx = 0
-    for b in batches:
-        for i, off in enumerate(b["offsets"]):
-            if off and off.get("reservoirId") == usage_id:
-                idx = i
     cost = tables.gold("cost_daily").path
-    cost_commits = {}
-    for _v, app, txn_version, t in deltalog.txn_commits(cost):
-        if app.endswith(":cost_daily:recompute"):
-            cost_commits.setdefault(txn_version, t)
-    gold = gold_visibility(batches, idx, cost_commits)
-    records = freshness_chain(source_times, bronze_of_source, silver_of_bronze,
-                              deltalog.commit_times(brz, bronze_since), deltalog.commit_times(slv, silver_since), gold)
+    source_times = deltalog.commit_times(src, source_since)
+    batch_of_source: dict[int, int] = {}
+    if deltalog.latest_version(brz) >= bronze_since:
+        rows = (spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", bronze_since)
+                .load(brz).where(F.col("_change_type") == "insert").groupBy("_source_version")
+                .agg(F.max("_batch_id").alias("b")).collect())
+        # a source version split over two batches is fresh when its last part is
+        batch_of_source = {int(r[0]): int(r["b"]) for r in rows if r[0] is not None and int(r[0]) >= source_since}
+    records = freshness_chain(source_times, batch_of_source, batch_commits(brz, "bronze", bronze_since),
+                              batch_commits(slv, "silver", silver_since), batch_commits(cost, "cost_daily:add"))
     return {"records": records, "source_commits": len(source_times),
-            "unfinished": len(source_times) - len(records), "gold_checkpoint": os.path.basename(gold_ckpt)}
+            "unfinished": len(source_times) - len(records), "gold_table": "cost_daily"}

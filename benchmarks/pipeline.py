@@ -130,7 +130,7 @@ def checkpoints(tables) -> list[str]:
     """Checkpoint directories of the 25 queries."""
     from streaming_obs.config.models import SOURCE_NAMES
 
-    names = [f"bronze_{s}" for s in SOURCE_NAMES] + [f"silver_{s}" for s in SOURCE_NAMES] + ["gold"]
+    names = [f"bronze_{s}" for s in SOURCE_NAMES] + ["gold"]
     return [tables.checkpoint(n) for n in names]
 
 

@@ -1,23 +1,41 @@
-"""The machinery shared by the bronze, silver and gold flows: start a query, wrap its batches.
+"""The streaming queries and the one batch template every source uses.
 
-A flow is a streaming DataFrame plus a `foreachBatch` function. Wrapping gives every batch the
-same habits: the batch is persisted before more than one action runs on it, failures are logged
-with query name, batch id, source version range and target, and an ops record is kept.
+One query per streamed source: its `foreachBatch` appends bronze (the raw, append-only history)
+and refines silver from the same batch DataFrame, each write exactly-once with
+txnAppId/txnVersion; the billing-usage query also keeps cost_daily (gold/hot.py). The gold
+query (gold/flow.py) follows on its own trigger. Wrapping gives every batch the same habits:
+failures are logged with query name, batch id, source version range and target, and an ops
+record is kept.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
+from streaming_obs.batch import (
+    BATCH_TS,
+    BatchInfo,
+    Flow,
+    apply_quality,
+    batch_now,
+    freshness_observation,
+    record_lineage,
+    with_batch_time,
+)
+from streaming_obs.bronze.write import append_bronze, prepare_bronze
+from streaming_obs.gold.compute import release_checkpoint
+from streaming_obs.gold.hot import TOUCH_COL, keep_cost_daily, price_touch_stream
 from streaming_obs.logs import get_logger
 from streaming_obs.resilience.idempotency import checkpoint_app_id
 from streaming_obs.resilience.operation import operation_of
+from streaming_obs.resilience.markers import reset_marker
+from streaming_obs.silver.write import silver_lookups, to_silver_rows, write_silver
+from streaming_obs.sources.readers import read_source_stream
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -25,50 +43,109 @@ if TYPE_CHECKING:
 
     from streaming_obs.context import PipelineContext
 
-__all__ = ["BatchInfo", "Flow", "start_flow", "freshness_observation"]
+__all__ = ["BatchInfo", "Flow", "source_flow", "ingest_batch", "start_flow", "freshness_observation",
+           "source_query_name", "USAGE"]
 
 log = get_logger(__name__)
 
-
-@dataclass(frozen=True)
-class BatchInfo:
-    """What a batch function knows about its batch."""
-
-    query_name: str
-    batch_id: int
-    app_id: str  # stable per checkpoint; prefix of every txnAppId this query writes
-    started: datetime
-    #: what the batch function learns as it goes (e.g. the source version range), for error logs
-    context: dict = field(default_factory=dict, compare=False)
-
-    def txn_app(self, step: str) -> str:
-        """txnAppId for one logical write of this query."""
-        return f"{self.app_id}:{step}"
+USAGE = "billing_usage"
 
 
-#: batch function: (ctx, batch_df, info) -> (rows_in, rows_out, target label, source range)
-BatchFn = Callable[["PipelineContext", "DataFrame", BatchInfo], dict]
+def source_query_name(source: str) -> str:
+    """The query that ingests `source` (bronze and silver; cost_daily for usage)."""
+    return f"bronze_{source}"
 
 
-@dataclass
-class Flow:
-    """A streaming query to start: name, layer, the stream and what to do with each batch."""
-
-    name: str
-    layer: str
-    source_label: str
-    target_label: str
-    build_stream: Callable[[PipelineContext], DataFrame]
-    on_batch: BatchFn
+def _split_touches(df: DataFrame) -> tuple[DataFrame, list]:
+    """(usage rows, price windows) of a usage batch that carries the price change feed."""
+    if TOUCH_COL not in df.columns:
+        return df, []
+    windows = [(r[0], r[1]) for r in df.where(F.col(TOUCH_COL).isNotNull())
+               .select("_price_start", "_price_end").distinct().collect()]
+    rows = df.where(F.col(TOUCH_COL).isNull()).drop(TOUCH_COL, "_price_start", "_price_end")
+    return rows, windows
 
 
-def freshness_observation(df: DataFrame, query_name: str) -> DataFrame:
-    """Attach the named observation the telemetry listener reads: newest source commit time and
-    row count of each batch, computed in the batch's own pass (no extra action)."""
-    return df.observe(
-        f"fresh_{query_name}",
-        F.max("_source_commit_ts").alias("max_source_commit_ts"),
-        F.count(F.lit(1)).alias("rows"),
+def ingest_batch(ctx: PipelineContext, source: str, batch_df: DataFrame, info: BatchInfo, *,
+                 skip_seen: bool = False) -> dict:
+    """One batch of one source: bronze append, silver write, and for usage cost_daily.
+
+    Used by the source's streaming query, by snapshot polls and by checkpoint resets alike.
+    Returns counts for the batch-run record.
+    """
+    # A usage batch is read twice (price windows, then rows): keep it rather than re-read it.
+    outer = batch_df.persist() if TOUCH_COL in batch_df.columns else batch_df
+    try:
+        rows, windows = _split_touches(outer)
+        df = prepare_bronze(ctx, source, rows, info, skip_seen=skip_seen).persist()
+        try:
+            return _ingest(ctx, source, df, windows, info)
+        finally:
+            df.unpersist()
+    finally:
+        if outer is not batch_df:
+            outer.unpersist()
+
+
+def _ingest(ctx: PipelineContext, source: str, df: DataFrame, windows: list, info: BatchInfo) -> dict:
+    ts = F.max(BATCH_TS) if BATCH_TS in df.columns else F.lit(None).cast("timestamp")
+    meta = df.agg(F.count(F.lit(1)).alias("n"), F.min("_source_version").alias("lo"),
+                  F.max("_source_version").alias("hi"), ts.alias("ts")).head()
+    n, rows_out, new = int(meta["n"]), 0, None
+    if n:
+        info.context["source_versions"] = f"{meta['lo']}..{meta['hi']}"
+        now = batch_now(meta["ts"])
+        src_label = ctx.tables.source(source).label
+        kept_b, out_b = apply_quality(ctx, df, f"bronze.{source}", info, now=now)
+        bronze_rows = kept_b.drop(BATCH_TS) if BATCH_TS in kept_b.columns else kept_b
+        append_bronze(ctx, source, bronze_rows, info)
+        bronze_ref = ctx.tables.bronze(source)
+        bronze_version, written = record_lineage(ctx, info, bronze_ref, src_label, meta["lo"], meta["hi"])
+        silver_rows = to_silver_rows(kept_b, bronze_version, info.txn_app(str(info.batch_id)))
+        lookups = silver_lookups(ctx, source, kept_b.sparkSession)
+        kept_s, out_s = apply_quality(ctx, silver_rows, f"silver.{source}", info, lookups, now=now)
+        new = write_silver(ctx, source, kept_s, info)
+        rows_out = written + record_lineage(ctx, info, ctx.tables.silver(source), bronze_ref.label,
+                                            bronze_version, bronze_version)[1]
+        if ctx.quality is not None:
+            ctx.quality.write_all([out_b, out_s], ctx.spark, ctx.tables, info.batch_id, info.txn_app("quality"))
+    try:
+        if source == USAGE and (new is not None or windows):
+            keep_cost_daily(ctx, new, windows, info)
+            record_lineage(ctx, info, ctx.tables.gold("cost_daily"), ctx.tables.silver(source).label, None, None)
+    finally:
+        if new is not None:
+            release_checkpoint(new)
+    return {"rows_in": n, "rows_out": rows_out}
+
+
+def source_flow(ctx: PipelineContext, source: str) -> Flow:
+    """The streaming flow of one `cdf`/`append` source: source → bronze → silver (→ cost_daily)."""
+    name = source_query_name(source)
+    # After a checkpoint reset the new stream starts at the reset's snapshot version and must
+    # not write again what that snapshot already gave bronze (docs/troubleshooting.md).
+    reset_version = reset_marker(ctx.tables.checkpoint(name))
+    mode = ctx.settings.sources[source].mode
+
+    def build(c: PipelineContext) -> DataFrame:
+        stream = read_source_stream(c.spark, c.settings, c.tables, source, starting_version=reset_version)
+        if reset_version is not None and mode == "cdf":
+            stream = stream.where(F.col("_source_version") > reset_version)
+        stream = freshness_observation(stream, name)
+        # Quality counts reach the query progress only when observed on the streaming frame.
+        if c.quality is not None:
+            stream = c.quality.observe_stream(stream, f"bronze.{source}")
+        if source == USAGE:
+            # Price changes ride in the same query, so cost_daily has one writer and the
+            # checkpoint covers both inputs.
+            stream = stream.unionByName(price_touch_stream(c), allowMissingColumns=True)
+        return with_batch_time(stream)
+
+    return Flow(
+        name=name, layer="bronze", source_label=ctx.tables.source(source).label,
+        target_label=ctx.tables.silver(source).label, build_stream=build,
+        on_batch=lambda c, df, info: ingest_batch(
+            c, source, df, info, skip_seen=reset_version is not None and mode == "append" and info.batch_id == 0),
     )
 
 
@@ -87,10 +164,10 @@ def _wrap(ctx: PipelineContext, flow: Flow, app_id: str) -> Callable[[DataFrame,
                 **(op.as_log() if op else {}), error_class=type(exc).__name__, error=str(exc)[:500],
             )
             ctx.ops.batch(query_name=flow.name, batch_id=batch_id, target=flow.target_label, started=started,
-                          rows_in=0, rows_out=None, status="failed", error=exc)
+                          rows_in=0, rows_out=None, status="failed", error=exc, query_id=app_id)
             raise
         ctx.ops.batch(query_name=flow.name, batch_id=batch_id, target=flow.target_label, started=started,
-                      rows_in=int(result.get("rows_in", 0)), rows_out=result.get("rows_out"))
+                      rows_in=int(result.get("rows_in", 0)), rows_out=result.get("rows_out"), query_id=app_id)
         if ctx.telemetry is not None and result.get("rows_out"):
             # foreachBatch reports numOutputRows = -1: rows written come from the Delta commit.
             ctx.telemetry.record_batch_write(flow.name, flow.target_label, int(result["rows_out"]))
@@ -112,7 +189,8 @@ def start_flow(ctx: PipelineContext, flow: Flow, *, available_now: bool) -> Stre
     if available_now:
         writer = writer.trigger(availableNow=True)
     else:
-        writer = writer.trigger(processingTime=f"{ctx.settings.trigger.interval_seconds} seconds")
+        seconds = flow.trigger_seconds or ctx.settings.trigger.interval_seconds
+        writer = writer.trigger(processingTime=f"{seconds} seconds")
     if ctx.telemetry is not None:
         ctx.telemetry.register_query(flow.name, layer=flow.layer, source=flow.source_label, target=flow.target_label)
     query = writer.start()

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from streaming_obs.tables import TableRef
 
-__all__ = ["merge_upsert", "null_safe_on", "latest_per_key"]
+__all__ = ["merge_upsert", "merge_add", "null_safe_on", "latest_per_key"]
 
 
 def null_safe_on(keys: Sequence[str], t: str = "t", s: str = "s") -> str:
@@ -72,5 +72,38 @@ def merge_upsert(
         builder = builder.whenNotMatchedBySourceDelete(condition=delete_scope)
         clauses.append("WHEN NOT MATCHED BY SOURCE AND <scope> THEN DELETE")
     sql = f"MERGE INTO {target.ident} t USING <batch> s ON {on} " + " ".join(clauses)
+    with sql_operation(f"MERGE {target.label}", target=target.label, sql=sql):
+        builder.execute()
+
+
+def merge_add(spark: SparkSession, target: TableRef, source: DataFrame, keys: Sequence[str], add: Sequence[str],
+              *, prune: str | None = None) -> None:
+    """MERGE `source` into `target` adding its `add` columns to the target's: the additive
+    update of an aggregate from the aggregate of new rows.
+
+    Decimals are added at DECIMAL(37,18) so the sum is DECIMAL(38,18) with no rounding: the same
+    number a recompute over all rows gives. Other columns of a matched row take the source's
+    value only when the row is new (keys, names) or are left alone, except `_updated_at`.
+
+    Args:
+        prune: a predicate on the target (e.g. the batch's dates as literals) that lets Delta
+            skip files no source row can match.
+    """
+    from pyspark.sql.types import DecimalType
+
+    types = {f.name: f.dataType for f in source.schema.fields}
+
+    def plus(c: str) -> str:
+        if isinstance(types[c], DecimalType):
+            return f"CAST(t.`{c}` AS DECIMAL(37,18)) + CAST(s.`{c}` AS DECIMAL(37,18))"
+        return f"t.`{c}` + s.`{c}`"
+
+    on = null_safe_on(keys) + (f" AND ({prune})" if prune else "")
+    update = {f"`{c}`": plus(c) for c in add}
+    if "_updated_at" in types:
+        update["`_updated_at`"] = "s.`_updated_at`"
+    builder = (target.delta(spark).alias("t").merge(source.alias("s"), on)
+               .whenMatchedUpdate(set=update).whenNotMatchedInsertAll())
+    sql = f"MERGE INTO {target.ident} t USING <batch> s ON {on} WHEN MATCHED THEN UPDATE SET t.x = t.x + s.x WHEN NOT MATCHED THEN INSERT *"
     with sql_operation(f"MERGE {target.label}", target=target.label, sql=sql):
         builder.execute()

@@ -1,4 +1,4 @@
-"""`streaming-obs run`: bootstrap, then run source→bronze→silver→gold as streaming queries.
+"""`streaming-obs run`: bootstrap, then run the source queries and the gold query.
 
 The checkpoints are the bookmarks: there is no high-water-mark table. With `available_now` the
 layers run one after another, each processing everything available, and the run exits; that is
@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from streaming_obs.bootstrap import bootstrap
-from streaming_obs.bronze.flow import bronze_flow, write_bronze_batch
-from streaming_obs.config.models import SOURCE_NAMES
-from streaming_obs.context import PipelineContext
-from streaming_obs.flows import BatchInfo, start_flow
+from streaming_obs.build import build_context
+from streaming_obs.flows import BatchInfo, ingest_batch, source_flow, source_query_name, start_flow
 from streaming_obs.gold.flow import gold_flow
 from streaming_obs.logs import get_logger
 from streaming_obs.ops.audit import write_audit
 from streaming_obs.ops.maintenance import MaintenanceSchedule
 from streaming_obs.resilience.idempotency import checkpoint_app_id
 from streaming_obs.resilience.supervisor import Supervisor, input_rows
-from streaming_obs.silver.flow import silver_flow
 from streaming_obs.sources.snapshot import snapshot_diff
 
 if TYPE_CHECKING:
@@ -48,43 +43,6 @@ class RunResult:
     seconds: float = 0.0
 
 
-def _quality_engine(spark: SparkSession, settings: Settings, tables) -> Any | None:
-    if not settings.quality.enabled:
-        return None
-    from streaming_obs.quality import QualityEngine
-
-    engine = QualityEngine.from_settings(settings)
-    schemas = {}
-    for source in SOURCE_NAMES:
-        for layer in ("bronze", "silver"):
-            ref = getattr(tables, layer)(source)
-            if ref.exists(spark):
-                schemas[f"{layer}.{source}"] = ref.read(spark).schema
-    engine.validate(schemas, spark)
-    return engine
-
-
-def build_context(spark: SparkSession, settings: Settings, *, telemetry: bool = True) -> PipelineContext:
-    """Bootstrap the tables and build the context (quality engine validated, telemetry started)."""
-    from streaming_obs.tables import Tables
-
-    tables = Tables(settings)
-    statements = bootstrap(spark, tables)
-    run_id = uuid.uuid4().hex[:12]
-    ctx = PipelineContext.create(spark, settings, run_id)
-    ctx.quality = _quality_engine(spark, settings, tables)
-    if settings.governance.mask_pii:
-        from streaming_obs.deploy.masking import mask_pii
-
-        ctx.extras["mask_pii"] = mask_pii
-    if telemetry:
-        from streaming_obs.telemetry import Telemetry
-
-        ctx.telemetry = Telemetry.start(spark, settings, tables)
-    write_audit(spark, tables, "bootstrap", {"run_id": run_id, "tables": len(statements)}, statements)
-    return ctx
-
-
 def _poll_snapshots(ctx: PipelineContext, due: dict[str, float], force: bool = False) -> int:
     """Append the new rows of snapshot-mode sources whose interval has passed."""
     written = 0
@@ -93,14 +51,14 @@ def _poll_snapshots(ctx: PipelineContext, due: dict[str, float], force: bool = F
         if cfg.mode != "snapshot" or (not force and now < due.get(source, 0.0)):
             continue
         due[source] = now + cfg.snapshot_interval_seconds
-        name = f"bronze_{source}"
+        name = source_query_name(source)
         ckpt = ctx.tables.checkpoint(name)
         app_id = checkpoint_app_id(ckpt, name)
         diff = snapshot_diff(ctx.spark, ctx.tables.source(source), ctx.tables.bronze(source))
         # The diff is idempotent by construction (anti-join on row hash), so the txn version can
         # simply be the wall clock: a repeat after a crash finds nothing new to write.
         info = BatchInfo(name, int(time.time() * 1000), app_id, _utcnow())
-        result = write_bronze_batch(ctx, source, diff, info)
+        result = ingest_batch(ctx, source, diff, info)
         written += int(result.get("rows_in", 0))
     return written
 
@@ -148,11 +106,9 @@ def run(
     result = RunResult(ctx.ops.run_id)
     write_audit(spark, ctx.tables, "run_start", {"available_now": available_now, "run_id": result.run_id})
     streamed = [s for s, c in settings.sources.items() if c.mode != "snapshot"]
-    layers = [
-        [bronze_flow(ctx, s) for s in streamed],
-        [silver_flow(ctx, s) for s in SOURCE_NAMES],
-        [gold_flow(ctx)],
-    ]
+    # One query per streamed source (bronze, silver and, for usage, cost_daily in one batch),
+    # then the gold query; in available-now mode gold runs once, after every source drained.
+    layers = [[source_flow(ctx, s) for s in streamed], [gold_flow(ctx)]]
     sup = Supervisor(ctx, lambda f: start_flow(ctx, f, available_now=available_now), stop_event=stop_event)
     due: dict[str, float] = {}
     status = "ok"

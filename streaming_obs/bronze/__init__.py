@@ -1,5 +1,5 @@
 """Bronze: source rows appended as they came, with ingest metadata; change data feed on."""
 
-from streaming_obs.bronze.flow import bronze_flow, write_bronze_batch
+from streaming_obs.bronze.write import BRONZE_META, append_bronze, prepare_bronze
 
-__all__ = ["bronze_flow", "write_bronze_batch"]
+__all__ = ["BRONZE_META", "append_bronze", "prepare_bronze"]

@@ -119,6 +119,9 @@ class TriggerConfig(_Model):
     """Micro-batch trigger of every query."""
 
     interval_seconds: float = Field(10, gt=0)
+    #: the gold query (everything but cost_daily) runs on its own, slower trigger so that it
+    #: never delays the usage query's cost_daily
+    gold_interval_seconds: float = Field(30, gt=0)
     available_now: bool = False
 
 

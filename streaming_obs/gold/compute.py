@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from streaming_obs.config.models import Settings
     from streaming_obs.tables import Tables
 
-__all__ = ["GoldScope", "GoldWriter", "recompute_all", "release_checkpoint", "run_gold_sql"]
+__all__ = ["GoldScope", "GoldWriter", "COST_TABLES", "recompute_all", "release_checkpoint", "run_gold_sql"]
+
+#: the cost tables, all kept from priced usage
+COST_TABLES = ("cost_daily", "cost_by_job_daily", "cost_by_tag_daily", "cost_by_compute_daily")
 
 
 def run_gold_sql(spark: SparkSession, name: str, **frames: DataFrame) -> DataFrame:
@@ -48,11 +51,13 @@ class GoldScope:
     warehouses: DataFrame | None = None
     hours: set[datetime] | None = field(default_factory=set)
     query_dates: set[date] | None = field(default_factory=set)
+    #: dates whose cost_daily changed: their anomalies and those of the days they are baseline of
+    anomaly_dates: set[date] | None = field(default_factory=set)
 
     @classmethod
     def everything(cls) -> GoldScope:
         """The from-scratch scope."""
-        return cls(usage_dates=None, all_runs=True, hours=None, query_dates=None)
+        return cls(usage_dates=None, all_runs=True, hours=None, query_dates=None, anomaly_dates=None)
 
 
 def _in(col: str, values: set | None) -> Column:
@@ -62,8 +67,11 @@ def _in(col: str, values: set | None) -> Column:
 class GoldWriter:
     """Computes and merges gold for a scope, on one session (the batch's, inside foreachBatch)."""
 
-    def __init__(self, spark: SparkSession, tables: Tables, settings: Settings, txn=None) -> None:
+    def __init__(self, spark: SparkSession, tables: Tables, settings: Settings, txn=None,
+                 cost_tables: tuple[str, ...] = COST_TABLES) -> None:
         self.spark = spark
+        #: the cost tables this writer keeps (the usage query keeps cost_daily itself)
+        self.cost_tables = cost_tables
         self.tables = tables
         self.settings = settings
         self.txn = txn  # callable(table) -> context manager setting txnAppId/txnVersion, or None
@@ -106,7 +114,7 @@ class GoldWriter:
     # -- tables ---------------------------------------------------------------------------
     def costs(self, dates: set[date] | None) -> None:
         """cost_daily, cost_by_job_daily, cost_by_tag_daily, cost_by_compute_daily for `dates`."""
-        if dates is not None and not dates:
+        if (dates is not None and not dates) or not self.cost_tables:
             return
         usage = self.silver("billing_usage").where(_in("usage_date", dates))
         # Materialised once: the four MERGEs below each re-read silver otherwise (Delta MERGE
@@ -116,21 +124,27 @@ class GoldWriter:
         priced = self.priced_usage(usage).localCheckpoint(eager=True)
         try:
             scope = _in("usage_date", dates)
-            self.merge("cost_daily", run_gold_sql(self.spark, "cost_daily", priced_usage=priced), scope)
+            for table in self.cost_tables:
+                self.merge(table, self.cost_frame(table, priced), scope)
+        finally:
+            release_checkpoint(priced)
+
+    def cost_frame(self, table: str, priced: DataFrame) -> DataFrame:
+        """One cost table's rows from priced usage (all of it, or the new rows of a batch)."""
+        if table == "cost_daily":
+            return run_gold_sql(self.spark, "cost_daily", priced_usage=priced)
+        if table == "cost_by_job_daily":
             jobs = self.current_names("jobs", "job_id", "name")
-            self.merge("cost_by_job_daily",
-                       run_gold_sql(self.spark, "cost_by_job_daily", priced_usage=priced, jobs_current=jobs), scope)
+            return run_gold_sql(self.spark, "cost_by_job_daily", priced_usage=priced, jobs_current=jobs)
+        if table == "cost_by_tag_daily":
             untagged = self.settings.cost.untagged_value
             keys = self.spark.createDataFrame([(k, untagged) for k in self.settings.cost.tag_keys],
                                               "tag_key STRING, untagged_value STRING")
-            self.merge("cost_by_tag_daily",
-                       run_gold_sql(self.spark, "cost_by_tag_daily", priced_usage=priced, tag_keys=keys), scope)
-            self.merge("cost_by_compute_daily", run_gold_sql(
-                self.spark, "cost_by_compute_daily", priced_usage=priced,
-                clusters_current=self.current_names("clusters", "cluster_id", "cluster_name"),
-                warehouses_current=self.current_names("warehouses", "warehouse_id", "warehouse_name")), scope)
-        finally:
-            release_checkpoint(priced)
+            return run_gold_sql(self.spark, "cost_by_tag_daily", priced_usage=priced, tag_keys=keys)
+        return run_gold_sql(
+            self.spark, "cost_by_compute_daily", priced_usage=priced,
+            clusters_current=self.current_names("clusters", "cluster_id", "cluster_name"),
+            warehouses_current=self.current_names("warehouses", "warehouse_id", "warehouse_name"))
 
     def renames(self, jobs: DataFrame | None, clusters: DataFrame | None, warehouses: DataFrame | None) -> None:
         """A renamed job or compute updates its current name on every existing gold row."""
@@ -222,7 +236,7 @@ class GoldWriter:
         self.job_runs(scope.run_refs, scope.all_runs)
         self.utilization(scope.hours)
         self.queries(scope.query_dates)
-        self.anomalies(scope.usage_dates)
+        self.anomalies(scope.anomaly_dates)
         return dict(self.merged)
 
 

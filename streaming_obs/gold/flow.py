@@ -1,9 +1,11 @@
-"""silver --CDF--> gold: one query over the change feeds of every silver table gold reads.
+"""The gold query: everything except cost_daily, on its own (slower) trigger.
 
-Each batch works out the scope it touched (dates, runs, renamed jobs and compute, hours) and
+It reads the change feeds of the silver tables gold depends on and of cost_daily, works out the
+scope a batch touched (dates, runs, renamed jobs and compute, hours, anomaly dates) and
 recomputes exactly that from silver, then MERGEs it. Recompute is idempotent by construction and
 each MERGE also carries txnAppId/txnVersion, so a replayed batch is skipped or repeats the same
-result — never a double count.
+result — never a double count. cost_daily is kept by the usage query (gold/hot.py), so this
+query never delays the headline number.
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-
-from streaming_obs.flows import BatchInfo, Flow, freshness_observation
-from streaming_obs.gold.compute import GoldWriter
+from streaming_obs.batch import BatchInfo, Flow, freshness_observation, record_lineage
+from streaming_obs.gold.compute import COST_TABLES, GoldWriter
+from streaming_obs.gold.hot import HOT_TABLE
 from streaming_obs.gold.touches import GOLD_INPUTS, scope_of, touch_stream
-from streaming_obs.ops.recorder import commit_info
 from streaming_obs.resilience.idempotency import idempotent_write
 from streaming_obs.resilience.retry import retry_delta_conflicts
 
@@ -24,9 +25,11 @@ if TYPE_CHECKING:
 
     from streaming_obs.context import PipelineContext
 
-__all__ = ["gold_flow", "write_gold_batch", "GOLD_QUERY"]
+__all__ = ["gold_flow", "write_gold_batch", "GOLD_QUERY", "GOLD_COST_TABLES"]
 
 GOLD_QUERY = "gold"
+#: the cost tables the gold query keeps (cost_daily is the usage query's)
+GOLD_COST_TABLES = tuple(t for t in COST_TABLES if t != HOT_TABLE)
 
 
 def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo) -> dict:
@@ -44,24 +47,19 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo)
             with idempotent_write(session, info.txn_app(step), info.batch_id):
                 yield
 
-        writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn)
+        writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn, cost_tables=GOLD_COST_TABLES)
         retry_delta_conflicts(lambda: writer.apply(scope), attempts=ctx.settings.resilience.write_retries,
                               what="gold recompute")
         total = 0
         for table in writer.merged:
-            ref = ctx.tables.gold(table)
-            version, rows, op = commit_info(session, ref)
-            total += rows or 0
-            ctx.ops.lineage(query_name=info.query_name, batch_id=info.batch_id, target=ref.label,
-                            target_version=version, source=", ".join(sorted(GOLD_INPUTS)), start_version=None,
-                            end_version=None, operation=op, rows=rows)
+            total += record_lineage(ctx, info, ctx.tables.gold(table), ", ".join(sorted(GOLD_INPUTS)), None, None)[1]
         return {"rows_in": n, "rows_out": total}
     finally:
         touches.unpersist()
 
 
 def gold_flow(ctx: PipelineContext) -> Flow:
-    """The silver→gold streaming flow."""
+    """The gold streaming flow, on `trigger.gold_interval_seconds`."""
 
     def build(c: PipelineContext) -> DataFrame:
         return freshness_observation(touch_stream(c), GOLD_QUERY)
@@ -70,4 +68,5 @@ def gold_flow(ctx: PipelineContext) -> Flow:
         name=GOLD_QUERY, layer="gold", source_label=f"{ctx.settings.schemas.silver}.*",
         target_label=f"{ctx.settings.schemas.gold}.*", build_stream=build,
         on_batch=lambda c, df, info: write_gold_batch(c, df, info),
+        trigger_seconds=ctx.settings.trigger.gold_interval_seconds,
     )

@@ -1,6 +1,7 @@
 """What a silver change touches in gold.
 
-Gold reads the change feeds of the silver tables it depends on, projected to one small shape
+The gold query reads the change feeds of the silver tables it depends on, and of cost_daily
+(which the usage query keeps: its changes move the anomalies), projected to one small shape
 (kind, date, workspace, ids, times) and unioned into one stream. Pre-images are kept: when a
 row moves (a statement changes warehouse, a price window closes) the old key must be
 recomputed as well as the new one.
@@ -8,12 +9,13 @@ recomputed as well as the new one.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
 from streaming_obs.gold.compute import GoldScope
+from streaming_obs.gold.hot import price_dates
 from streaming_obs.sources.readers import read_cdf_stream
 
 if TYPE_CHECKING:
@@ -24,17 +26,20 @@ if TYPE_CHECKING:
 __all__ = ["touch_stream", "touch_batch", "scope_of", "GOLD_INPUTS"]
 
 def _proj(kind: str, d: Column | None = None, ws: Column | None = None, id1: Column | None = None,
-          id2: Column | None = None, t1: Column | None = None, t2: Column | None = None) -> list[Column]:
+          id2: Column | None = None, t1: Column | None = None, t2: Column | None = None,
+          ts: str = "_source_commit_ts") -> list[Column]:
     def val(c: Column | None, dtype: str, name: str) -> Column:
         return (F.lit(None).cast(dtype) if c is None else c.cast(dtype)).alias(name)
 
     return [F.lit(kind).alias("kind"), val(d, "date", "d"), val(ws, "string", "ws"), val(id1, "string", "id1"),
             val(id2, "string", "id2"), val(t1, "timestamp", "t1"), val(t2, "timestamp", "t2"),
-            F.col("_source_commit_ts").alias("_source_commit_ts")]
+            F.col(ts).alias("_source_commit_ts")]
 
 
 #: silver source -> projection of its change feed rows
 GOLD_INPUTS = {
+    # gold has no source commit time of its own: its commit time stands in
+    "cost_daily": lambda: _proj("cost", F.col("usage_date"), ts="_commit_timestamp"),
     "billing_usage": lambda: _proj("usage", F.col("usage_date"), F.col("workspace_id"), F.col("usage_metadata.job_run_id")),
     "list_prices": lambda: _proj("price", id1=F.col("sku_name"), id2=F.col("cloud"), t1=F.col("price_start_time"),
                                  t2=F.col("price_end_time")),
@@ -47,42 +52,34 @@ GOLD_INPUTS = {
 }
 
 
+def input_table(tables, name: str):
+    """The table behind a gold input: cost_daily is gold, every other input is silver."""
+    return tables.gold(name) if name == "cost_daily" else tables.silver(name)
+
+
 def touch_stream(ctx: PipelineContext) -> DataFrame:
-    """One stream of touches from the change feeds of every silver table gold depends on."""
+    """One stream of touches from the change feeds of every table gold depends on.
+
+    No per-trigger caps: a gold batch takes everything new, so a backfill computes gold once.
+    """
     stream = None
     for source, projection in GOLD_INPUTS.items():
-        cfg = ctx.settings.sources[source]
-        cdf = read_cdf_stream(ctx.spark, ctx.tables.silver(source), starting_version=0, keep_preimage=True,
-                              limits=cfg)
+        cdf = read_cdf_stream(ctx.spark, input_table(ctx.tables, source), starting_version=0, keep_preimage=True)
         part = cdf.select(*projection())
         stream = part if stream is None else stream.unionByName(part)
     return stream
 
 
-def _price_dates(rows, today: date) -> set[date]:
-    """Every date a price window [start, end) covers, an open window up to tomorrow."""
-    out: set[date] = set()
-    for row in rows:
-        if row["t1"] is None:
-            continue
-        start = row["t1"].date()
-        end = (row["t2"] - timedelta(microseconds=1)).date() if row["t2"] is not None else today + timedelta(days=1)
-        day = start
-        while day <= end:
-            out.add(day)
-            day += timedelta(days=1)
-    return out
-
-
 def scope_of(touches: DataFrame, ctx: PipelineContext, *, today: date | None = None) -> GoldScope:
     """Turn one batch of touches (persisted by the caller) into what gold must recompute."""
     today = today or datetime.now(timezone.utc).date()
-    small = touches.where(F.col("kind").isin("usage", "query", "node", "price")).select(
+    small = touches.where(F.col("kind").isin("usage", "query", "node", "price", "cost")).select(
         "kind", "d", "t1", F.when(F.col("kind") == "price", F.col("id1")).alias("id1"),
         F.when(F.col("kind") == "price", F.col("id2")).alias("id2"),
         F.when(F.col("kind") == "price", F.col("t2")).alias("t2")).distinct().collect()
     usage_dates = {r["d"] for r in small if r["kind"] == "usage" and r["d"] is not None}
-    price_dates = _price_dates([r for r in small if r["kind"] == "price"], today)
+    repriced = price_dates([(r["t1"], r["t2"]) for r in small if r["kind"] == "price"], today)
+    cost_dates = {r["d"] for r in small if r["kind"] == "cost" and r["d"] is not None}
     query_dates = {r["d"] for r in small if r["kind"] == "query" and r["d"] is not None}
     hours = {r["t1"] for r in small if r["kind"] == "node" and r["t1"] is not None}
     kinds = {r[0] for r in touches.select("kind").distinct().collect()}
@@ -94,9 +91,9 @@ def scope_of(touches: DataFrame, ctx: PipelineContext, *, today: date | None = N
     if "usage" in kinds:
         parts.append(touches.where("kind = 'usage' AND id1 IS NOT NULL").select(
             F.col("ws").alias("workspace_id"), F.col("id1").alias("run_id")))
-    if price_dates:
+    if repriced:
         usage = ctx.tables.silver("billing_usage").read(touches.sparkSession)
-        parts.append(usage.where(F.col("usage_date").isin(sorted(price_dates)))
+        parts.append(usage.where(F.col("usage_date").isin(sorted(repriced)))
                      .where(F.col("usage_metadata.job_run_id").isNotNull())
                      .select("workspace_id", F.col("usage_metadata.job_run_id").alias("run_id")))
     for p in parts:
@@ -108,20 +105,20 @@ def scope_of(touches: DataFrame, ctx: PipelineContext, *, today: date | None = N
         return touches.where(F.col("kind") == kind).select(F.col("ws").alias("workspace_id"), F.col("id1").alias("id")).distinct()
 
     return GoldScope(
-        usage_dates=usage_dates | price_dates, run_refs=run_refs, jobs=ids("job"), clusters=ids("cluster"),
-        warehouses=ids("warehouse"), hours=hours, query_dates=query_dates,
+        usage_dates=usage_dates | repriced, run_refs=run_refs, jobs=ids("job"), clusters=ids("cluster"),
+        warehouses=ids("warehouse"), hours=hours, query_dates=query_dates, anomaly_dates=cost_dates,
     )
 
 
 def touch_batch(spark, tables, since: dict[str, int]) -> tuple[DataFrame, dict[str, int]]:
-    """Batch twin of `touch_stream`: the touches of silver commits after `since` (per source).
+    """Batch twin of `touch_stream`: the touches of input commits after `since` (per input).
 
     Returns the touches and the new `since`. Used by backfills and by tests that drive gold
     batches by hand; the streaming path never calls it.
     """
     frames, latest = [], dict(since)
     for source, projection in GOLD_INPUTS.items():
-        ref = tables.silver(source)
+        ref = input_table(tables, source)
         version = ref.version(spark)
         start = since.get(source, -1) + 1
         latest[source] = version

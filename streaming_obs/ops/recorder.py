@@ -3,7 +3,9 @@
 Writing two extra Delta commits per micro-batch per query would double the commit load of a
 laptop-sized pipeline, so records are buffered and flushed by the runner's loop (and on stop).
 A record is about a batch that already committed its data, so losing the last unflushed ones in
-a crash loses bookkeeping, never data.
+a crash loses bookkeeping, never data. A batch replayed after a crash reports again what was
+flushed before the crash: each flush is an insert-only MERGE on the record's identity (`KEYS`),
+so the replay adds nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ if TYPE_CHECKING:
 
     from streaming_obs.tables import TableRef, Tables
 
-__all__ = ["OpsRecorder", "commit_info"]
+__all__ = ["OpsRecorder", "commit_info", "KEYS"]
+
+#: what makes an ops record the same record again (a replayed batch reporting it twice);
+#: batch_runs' query_id is the checkpoint's writer id, new after a checkpoint reset
+KEYS = {
+    "batch_runs": ["query_id", "query_name", "batch_id", "status"],
+    "lineage": ["query_name", "batch_id", "target_table", "target_version"],
+}
 
 
 def commit_info(spark: SparkSession, ref: TableRef) -> tuple[int | None, int | None, str | None]:
@@ -95,6 +104,9 @@ class OpsRecorder:
             ordered = [tuple(r.get(f.name) for f in schema.fields) for r in rows]
             ref = self.tables.ops(table)
             df = spark.createDataFrame(ordered, schema)
-            ref.append(df)
+            on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in KEYS[table])
+            if table == "batch_runs":
+                on += " AND s.status = 'ok'"  # every failed attempt is a record of its own
+            ref.delta(spark).alias("t").merge(df.alias("s"), on).whenNotMatchedInsertAll().execute()
             written += len(rows)
         return written

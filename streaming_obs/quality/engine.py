@@ -319,6 +319,24 @@ class QualityEngine:
         return outcome.counts
 
 
+    def write_all(self, outcomes: list[QualityOutcome | None], spark: SparkSession, tables: Tables,
+                  txn_version: int, txn_app_id: str) -> None:
+        """Append the outcomes of one batch (bronze and silver rules of a source) in one commit to
+        `quality_results` and, only when some row was quarantined, one to `quarantine`; both
+        with the batch's txnAppId/txnVersion."""
+        from functools import reduce
+
+        done = [o for o in outcomes if o is not None]
+        if not done:
+            return
+        quarantined = [o.quarantine for o in done if o.counts["rows_quarantined"]]
+        if quarantined:
+            _append(reduce(lambda a, b: a.unionByName(b), quarantined), tables.ops("quarantine"),
+                    f"{txn_app_id}.quarantine", txn_version)
+        results = reduce(lambda a, b: a.unionByName(b), [o.results_df(spark) for o in done])
+        _append(results, tables.ops("quality_results"), f"{txn_app_id}.results", txn_version)
+
+
 def _append(df: DataFrame, ref: Any, app_id: str, txn_version: int | None) -> None:
     writer = df.write.format("delta").mode("append")
     if txn_version is not None:

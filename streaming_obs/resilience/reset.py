@@ -1,10 +1,10 @@
-"""Recover a bronze flow whose source was VACUUMed (or its log expired) behind the checkpoint.
+"""Recover a source flow whose source was VACUUMed (or its log expired) behind the checkpoint.
 
 The checkpoint points at source versions whose files are gone, so the stream cannot go on. The
 reset, in this order:
 
 1. reads the source's newest version L (the snapshot everything up to now is taken from);
-2. appends to bronze every row of the source's snapshot at L that bronze lacks (the same row-hash
+2. ingests (bronze, silver, cost_daily) every row of the source's snapshot at L that bronze lacks (the same row-hash
    anti-join as snapshot sources: nothing already in bronze is written again);
 3. moves the old checkpoint aside (kept as `<checkpoint>.reset-<time>` for forensics) and leaves
    a marker in the new one: the stream starts at version L and skips what L itself holds.
@@ -21,8 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from streaming_obs.build import build_context
 from streaming_obs.errors import CheckpointError, SourceError
+from streaming_obs.flows import BatchInfo, ingest_batch, source_query_name
+from streaming_obs.ops.audit import write_audit
+from streaming_obs.resilience.idempotency import checkpoint_app_id
+from streaming_obs.resilience.markers import RESET_MARKER, reset_marker
 from streaming_obs.resilience.paths import local_path
+from streaming_obs.sources.snapshot import snapshot_diff
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -30,8 +36,6 @@ if TYPE_CHECKING:
     from streaming_obs.config.models import Settings
 
 __all__ = ["ResetReport", "reset_bronze_flow", "reset_marker"]
-
-_MARKER = "_streaming_obs_reset_version"
 
 
 @dataclass(frozen=True)
@@ -44,19 +48,6 @@ class ResetReport:
     old_checkpoint: str | None
 
 
-def reset_marker(checkpoint: str) -> int | None:
-    """The snapshot version a reset left in `checkpoint`, while the new stream has not started
-    past it (after the first committed batch Spark ignores the starting version anyway)."""
-    path = local_path(checkpoint)
-    if path is None:
-        return None
-    marker = os.path.join(path, _MARKER)
-    if not os.path.exists(marker):
-        return None
-    with open(marker, encoding="utf-8") as fh:
-        return int(fh.read().strip())
-
-
 def reset_bronze_flow(spark: SparkSession, settings: Settings, source: str) -> ResetReport:
     """Reset the checkpoint of `bronze_<source>` after the source lost versions it still needed.
 
@@ -65,19 +56,12 @@ def reset_bronze_flow(spark: SparkSession, settings: Settings, source: str) -> R
         CheckpointError: the checkpoint is on an object store (reset it by hand, see
             docs/troubleshooting.md#vacuumed-source) or cannot be moved.
     """
-    from streaming_obs.bronze.flow import write_bronze_batch
-    from streaming_obs.flows import BatchInfo
-    from streaming_obs.ops.audit import write_audit
-    from streaming_obs.resilience.idempotency import checkpoint_app_id
-    from streaming_obs.runner import build_context
-    from streaming_obs.sources.snapshot import snapshot_diff
-
     cfg = settings.sources.get(source)
     if cfg is None:
         raise SourceError(f"unknown source {source!r}")
     if cfg.mode == "snapshot":
         raise SourceError(f"source {source} is read in snapshot mode: it has no stream checkpoint to reset")
-    query = f"bronze_{source}"
+    query = source_query_name(source)
     ctx = build_context(spark, settings, telemetry=False)
     checkpoint = local_path(ctx.tables.checkpoint(query))
     if checkpoint is None:
@@ -100,9 +84,9 @@ def reset_bronze_flow(spark: SparkSession, settings: Settings, source: str) -> R
     app_id = checkpoint_app_id(checkpoint, query)
     diff = snapshot_diff(spark, src, ctx.tables.bronze(source), version=version)
     info = BatchInfo(query, int(time.time() * 1000), f"{app_id}:reset", datetime.now(timezone.utc))
-    rows = int(write_bronze_batch(ctx, source, diff, info).get("rows_in", 0))
+    rows = int(ingest_batch(ctx, source, diff, info).get("rows_in", 0))
     ctx.ops.flush(spark)
-    with open(os.path.join(checkpoint, _MARKER), "w", encoding="utf-8") as fh:
+    with open(os.path.join(checkpoint, RESET_MARKER), "w", encoding="utf-8") as fh:
         fh.write(str(version))
     write_audit(spark, ctx.tables, "reset_checkpoint",
                 {"query": query, "snapshot_version": version, "backfilled_rows": rows, "old_checkpoint": old})

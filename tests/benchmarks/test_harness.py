@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks import deltalog
 from benchmarks.baseline import Bookmarks
-from benchmarks.freshness import freshness_chain, gold_visibility
+from benchmarks.freshness import batch_commits, freshness_chain
 from benchmarks.report import evaluate_targets, render_markdown, write_results
 from benchmarks.scale import copies_needed
 from benchmarks.sqlmetrics import parse_metric, scan_totals
@@ -45,21 +45,23 @@ def test_bookmarks_reread_the_overlap_window():
     assert b.record("billing_usage", 20) == (2, "billing_usage", 20)
 
 
-def test_freshness_chain_follows_versions():
-    gold = gold_visibility(
-        [{"batch": 0, "offsets": [None, {"reservoirVersion": 6, "index": -1}], "committed_at": 130.0},
-         {"batch": 1, "offsets": [None, {"reservoirVersion": 7, "index": 0}], "committed_at": 150.0}],
-        1, {1: 149.0})
-    assert gold == [(5, 130.0), (7, 149.0)]
+def test_freshness_chain_follows_batches():
     recs = freshness_chain(
-        source_times={1: 100.0, 2: 110.0, 3: 120.0},
-        bronze_of_source={1: 4, 2: 5},  # version 3 has not reached bronze
-        silver_of_bronze={4: 5, 5: 7},
-        bronze_times={4: 101.0, 5: 112.0},
-        silver_times={5: 104.0, 7: 118.0},
-        gold=gold)
-    assert [(r["source_version"], r["to_bronze"], r["to_silver"], r["to_gold"]) for r in recs] == [
-        (1, 1.0, 4.0, 30.0), (2, 2.0, 8.0, 39.0)]
+        source_times={1: 100.0, 2: 110.0, 3: 120.0, 4: 125.0},
+        batch_of_source={1: 4, 2: 5, 3: 6},  # version 4 has not reached bronze
+        bronze={4: 101.0, 5: 112.0, 6: 121.0},
+        silver={4: 102.0, 5: 114.0, 6: 122.0},
+        gold={4: 103.5, 5: 116.0})  # batch 6 has not reached cost_daily yet
+    assert [(r["source_version"], r["batch"], r["to_bronze"], r["to_silver"], r["to_gold"]) for r in recs] == [
+        (1, 4, 1.0, 2.0, 3.5), (2, 5, 2.0, 4.0, 6.0)]
+
+
+def test_batch_commits_reads_txn_ids(tmp_path):
+    log = tmp_path / "t" / "_delta_log"
+    log.mkdir(parents=True)
+    for v, app, txn in ((0, "x:cost_daily:add", 3), (1, "x:cost_daily:recompute", 4), (2, "x:cost_daily:add", 5)):
+        (log / f"{v:020d}.json").write_text(json.dumps({"txn": {"appId": app, "version": txn}}) + "\n")
+    assert sorted(batch_commits(str(tmp_path / "t"), "cost_daily:add")) == [3, 5]
 
 
 def test_checkpoint_and_log_readers(tmp_path):

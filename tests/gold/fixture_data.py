@@ -50,7 +50,7 @@ def batch1(spark, settings) -> None:
     write_source(spark, settings, "billing_usage", [
         usage("r1", "w1", "JOBS", "2026-01-02 10:00", "10", custom_tags=TAGGED, usage_metadata__job_id="j1",
               usage_metadata__job_run_id="run100", usage_metadata__cluster_id="c1"),
-        usage("r1", "w1", "JOBS", "2026-01-02 10:00", "-10", "RETRACTION", custom_tags=TAGGED,
+        usage("r1-retraction", "w1", "JOBS", "2026-01-02 10:00", "-10", "RETRACTION", custom_tags=TAGGED,
               usage_metadata__job_id="j1", usage_metadata__job_run_id="run100", usage_metadata__cluster_id="c1"),
         usage("r1b", "w1", "JOBS", "2026-01-02 10:00", "8", "RESTATEMENT", custom_tags=TAGGED,
               usage_metadata__job_id="j1", usage_metadata__job_run_id="run100", usage_metadata__cluster_id="c1"),

@@ -18,14 +18,12 @@ from delta.exceptions import ConcurrentAppendException
 from delta.tables import DeltaMergeBuilder
 from pyspark.sql import functions as F
 
-from streaming_obs.bronze.flow import bronze_flow
 from streaming_obs.errors import CheckpointError, PipelineError, StorageError
-from streaming_obs.flows import start_flow
+from streaming_obs.flows import source_flow, start_flow
 from streaming_obs.logs import configure_logging
 from streaming_obs.resilience.reset import reset_bronze_flow
 from streaming_obs.resilience.supervisor import Supervisor
 from streaming_obs.runner import build_context, run
-from streaming_obs.silver.flow import silver_flow
 from streaming_obs.sources.schemas import system_schema
 from tests.sourcerows import row, ts, usage, write_source
 
@@ -114,7 +112,7 @@ def test_a_new_source_column_mid_stream_reaches_bronze_and_silver(spark, pipe):
     ctx = pipe
     write_source(spark, ctx.settings, "billing_usage", [usage("nc-1", "w1", "JOBS", "2026-01-02 10:00", "1.0")])
     bronze, silver = ctx.tables.bronze("billing_usage"), ctx.tables.silver("billing_usage")
-    sup = _supervise(ctx, [bronze_flow(ctx, "billing_usage"), silver_flow(ctx, "billing_usage")], available_now=False)
+    sup = _supervise(ctx, [source_flow(ctx, "billing_usage")], available_now=False)
     try:
         _until(sup, lambda: silver.read(spark).count() == 1, what="the first row in silver")
         # While both queries run, the source gains a column (as Databricks adds them to system tables).
@@ -136,7 +134,7 @@ def test_a_source_vacuumed_behind_the_checkpoint_stops_with_the_recovery_then_re
     ctx = pipe
     source = ctx.tables.source("node_timeline")
     write_source(spark, ctx.settings, "node_timeline", [_node("i1", 0), _node("i1", 1)])
-    _drain(ctx, [bronze_flow(ctx, "node_timeline")])
+    _drain(ctx, [source_flow(ctx, "node_timeline")])
     write_source(spark, ctx.settings, "node_timeline", [_node("i1", 2)])
     # Compaction rewrites both appends into one file; VACUUM then deletes the files of the version
     # the checkpoint has not read yet (retention 0 only to make the test fast).
@@ -148,7 +146,7 @@ def test_a_source_vacuumed_behind_the_checkpoint_stops_with_the_recovery_then_re
         spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
 
     with pytest.raises(PipelineError) as failed:
-        _drain(ctx, [bronze_flow(ctx, "node_timeline")])
+        _drain(ctx, [source_flow(ctx, "node_timeline")])
     message = str(failed.value)
     assert "bronze_node_timeline" in message and "VACUUM" in message
     assert "streaming-obs reset-checkpoint node_timeline" in message and "troubleshooting" in message
@@ -156,7 +154,7 @@ def test_a_source_vacuumed_behind_the_checkpoint_stops_with_the_recovery_then_re
     report = reset_bronze_flow(spark, ctx.settings, "node_timeline")
     assert report.backfilled_rows == 1 and report.old_checkpoint and os.path.isdir(report.old_checkpoint)
     write_source(spark, ctx.settings, "node_timeline", [_node("i1", 3)])
-    _drain(ctx, [bronze_flow(ctx, "node_timeline")])
+    _drain(ctx, [source_flow(ctx, "node_timeline")])
     minutes = sorted(r["start_time"].minute for r in ctx.tables.bronze("node_timeline").read(spark).collect())
     assert minutes == [0, 1, 2, 3]  # every source row exactly once: none lost, none written twice
 
@@ -164,14 +162,13 @@ def test_a_source_vacuumed_behind_the_checkpoint_stops_with_the_recovery_then_re
 def test_a_transient_merge_failure_is_retried_and_commits_once(spark, pipe, monkeypatch):
     ctx = pipe
     write_source(spark, ctx.settings, "jobs", [_job("j1", "etl", "2026-01-01 09:00"), _job("j2", "bi", "2026-01-01 09:00")])
-    _drain(ctx, [bronze_flow(ctx, "jobs")])
     silver = ctx.tables.silver("jobs")
     merges_before = _merges(spark, silver)
     # a real Delta conflict class, raised once before the commit
     calls = _fail_first_merge(monkeypatch, before_commit=True,
                               error=ConcurrentAppendException(message="injected: files were added by a concurrent update"))
-    sup = _drain(ctx, [silver_flow(ctx, "jobs")])
-    assert len(calls) == 2 and sup.watched["silver_jobs"].restarts == 0  # healed inside the batch
+    sup = _drain(ctx, [source_flow(ctx, "jobs")])
+    assert len(calls) == 2 and sup.watched["bronze_jobs"].restarts == 0  # healed inside the batch
     assert _merges(spark, silver) == merges_before + 1
     assert sorted((r["job_id"], r["name"]) for r in silver.read(spark).collect()) == [("j1", "etl"), ("j2", "bi")]
 
@@ -189,8 +186,8 @@ class _Records(logging.Handler):
 def test_a_failure_after_the_commit_restarts_and_the_replay_writes_nothing_twice(spark, pipe, monkeypatch):
     ctx = pipe
     write_source(spark, ctx.settings, "jobs", [_job("j1", "etl-renamed", "2026-01-03 09:00")])
-    _drain(ctx, [bronze_flow(ctx, "jobs")])
-    silver = ctx.tables.silver("jobs")
+    silver, bronze = ctx.tables.silver("jobs"), ctx.tables.bronze("jobs")
+    bronze_rows = bronze.read(spark).count()
     merges_before = _merges(spark, silver)
     # the MERGE commits, then the batch fails before Spark marks it done
     calls = _fail_first_merge(monkeypatch, before_commit=False,
@@ -199,17 +196,18 @@ def test_a_failure_after_the_commit_restarts_and_the_replay_writes_nothing_twice
     records = _Records()
     logging.getLogger("streaming_obs.flows").addHandler(records)
     try:
-        sup = _drain(ctx, [silver_flow(ctx, "jobs")])
+        sup = _drain(ctx, [source_flow(ctx, "jobs")])
     finally:
         logging.getLogger("streaming_obs.flows").removeHandler(records)
-    assert sup.watched["silver_jobs"].restarts == 1 and len(calls) == 2
+    assert sup.watched["bronze_jobs"].restarts == 1 and len(calls) == 2
     assert _merges(spark, silver) == merges_before + 1  # the replay's MERGE was skipped by its txn id
+    assert bronze.read(spark).count() == bronze_rows + 1  # and so was its bronze append
     history = sorted((r["name"], r["_is_current"]) for r in silver.read(spark).where("job_id = 'j1'").collect())
     assert history == [("etl", False), ("etl-renamed", True)]
     failed = [e for e in records.events if e.get("event") == "batch failed"]
     assert failed, records.events
     e = failed[0]
-    assert e["query"] == "silver_jobs" and e["batch_id"] >= 0 and e["target"].endswith(".jobs")
+    assert e["query"] == "bronze_jobs" and e["batch_id"] >= 0 and e["target"].endswith(".jobs")
     lo, hi = (int(v) for v in e["source_versions"].split(".."))
     assert 0 <= lo <= hi
     assert e["operation"].startswith("MERGE ") and e["operation"].endswith(".jobs")

@@ -1,0 +1,105 @@
+"""What every batch function shares, below the layers: the batch's identity and time, the
+flow description, quality on a persisted batch and lineage from the commit just made.
+
+Layers (bronze, silver, gold) import this module and never each other; `flows.py` composes
+them into streaming queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+
+from streaming_obs.ops.recorder import commit_info
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from streaming_obs.context import PipelineContext
+
+__all__ = ["BatchInfo", "Flow", "BATCH_TS", "freshness_observation", "with_batch_time", "apply_quality",
+           "record_lineage"]
+
+#: column carrying the micro-batch's timestamp (fixed in the offset log, the same on replay)
+BATCH_TS = "_batch_ts"
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What a batch function knows about its batch."""
+
+    query_name: str
+    batch_id: int
+    app_id: str  # stable per checkpoint; prefix of every txnAppId this query writes
+    started: datetime
+    #: what the batch function learns as it goes (e.g. the source version range), for error logs
+    context: dict = field(default_factory=dict, compare=False)
+
+    def txn_app(self, step: str) -> str:
+        """txnAppId for one logical write of this query."""
+        return f"{self.app_id}:{step}"
+
+
+#: batch function: (ctx, batch_df, info) -> counts for the batch-run record (rows_in, rows_out)
+BatchFn = Callable[["PipelineContext", "DataFrame", BatchInfo], dict]
+
+
+@dataclass
+class Flow:
+    """A streaming query to start: name, layer, the stream and what to do with each batch.
+
+    `trigger_seconds` overrides the pipeline's trigger (the slower gold query uses its own).
+    """
+
+    name: str
+    layer: str
+    source_label: str
+    target_label: str
+    build_stream: Callable[[PipelineContext], DataFrame]
+    on_batch: BatchFn
+    trigger_seconds: float | None = None
+
+
+def freshness_observation(df: DataFrame, query_name: str) -> DataFrame:
+    """Attach the named observation the telemetry listener reads: newest source commit time and
+    row count of each batch, computed in the batch's own pass (no extra action)."""
+    return df.observe(
+        f"fresh_{query_name}",
+        F.max("_source_commit_ts").alias("max_source_commit_ts"),
+        F.count(F.lit(1)).alias("rows"),
+    )
+
+
+def with_batch_time(stream: DataFrame) -> DataFrame:
+    """Add `_batch_ts`: in a micro-batch `current_timestamp()` is the batch's timestamp, which
+    Spark writes to the offset log before the batch runs, so a replayed batch sees the same
+    value and every time-dependent decision (quality freshness rules) comes out the same."""
+    return stream.withColumn(BATCH_TS, F.current_timestamp())
+
+
+def batch_now(value: datetime | None) -> datetime:
+    """The batch time from `_batch_ts` (UTC), or now for frames that carry none (snapshot polls)."""
+    if value is None:
+        return datetime.now(timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def apply_quality(ctx: PipelineContext, df: DataFrame, table: str, info: BatchInfo, lookups=None, now=None):
+    """Run the quality rules of `table` on a persisted batch; returns (kept df, outcome or None)."""
+    if ctx.quality is None:
+        return df, None
+    outcome = ctx.quality.apply(df, table=table, batch_id=info.batch_id, query_name=info.query_name,
+                                lookups=lookups or {}, now=now)
+    return outcome.kept, outcome
+
+
+def record_lineage(ctx: PipelineContext, info: BatchInfo, ref, source_label: str, lo, hi) -> tuple[int | None, int]:
+    """Buffer the lineage record of the commit just made to `ref`; returns (version, rows written)."""
+    version, rows, op = commit_info(ctx.spark, ref)
+    ctx.ops.lineage(query_name=info.query_name, batch_id=info.batch_id, target=ref.label, target_version=version,
+                    source=source_label, start_version=lo, end_version=hi, operation=op, rows=rows)
+    return version, rows or 0

@@ -32,7 +32,7 @@ setup(
         "rich>=13",
         "structlog>=24.1",
         # Parses the SQL of quality rules (Spark dialect) so validate-config checks it without Spark.
-        "sqlglot>=25,<31",
+        "sqlglot>=30,<31",
     ],
     extras_require={
         # Clusters bring their own Spark and Delta; laptops and CI take them from here.

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from streaming_obs.config.loader import decode_utf8, yaml_problem
 from streaming_obs.config.models import SOURCE_NAMES
 from streaming_obs.errors import QualityRuleError
 from streaming_obs.quality.regex_safety import check_regex
@@ -43,7 +44,6 @@ __all__ = [
     "Rule",
     "RuleSet",
     "TableRules",
-    "decode_utf8",
     "load_rules",
     "parse_duration",
     "parse_rules",
@@ -488,29 +488,14 @@ def load_rules(name: str | os.PathLike[str], *, check_schemas: bool = True) -> R
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "?"
-        raise QualityRuleError(f"{label}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        where, problem = yaml_problem(exc, text)
+        raise QualityRuleError(f"{label}: {where}: {problem}") from None
     rules = parse_rules(data, label)
     if check_schemas:
         from streaming_obs.quality.static import check_rule_set
 
         check_rule_set(rules)
     return rules
-
-
-def decode_utf8(raw: bytes) -> str:
-    """`raw` as UTF-8 text.
-
-    Raises:
-        ValueError: ``line <n>: not UTF-8 (byte 0x.. at column <c>)``.
-    """
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ValueError(f"line {line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {column})") from None
 
 
 def resolve_column(schema: Any, path: str) -> Any | None:

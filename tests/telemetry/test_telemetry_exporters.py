@@ -11,8 +11,8 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExp
 
 import streaming_obs
 import streaming_obs.telemetry as telemetry
-from streaming_obs.errors import TelemetryStartError
 from streaming_obs.config.models import OtlpConfig
+from streaming_obs.errors import TelemetryStartError
 from streaming_obs.telemetry import Telemetry
 from streaming_obs.telemetry.exporters import build_otlp_exporter, build_pipeline, build_resource
 from tests.telemetry.telemetry_helpers import http_get

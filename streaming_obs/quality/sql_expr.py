@@ -29,7 +29,8 @@ __all__ = ["MAX_EXPRESSION_LENGTH", "check_expression", "denied_functions"]
 #: Longer expressions are refused: a rule is a check, not a program.
 MAX_EXPRESSION_LENGTH = 4000
 
-# Spark functions that return BOOLEAN but that sqlglot does not type (it calls them Anonymous).
+# Spark functions that return BOOLEAN but that sqlglot does not type (unknown to it, or known
+# without a return type, as map_contains_key).
 _BOOLEAN_FUNCTIONS = frozenset({
     "isnull", "isnotnull", "isnan", "equal_null", "map_contains_key", "arrays_overlap", "array_contains",
     "exists", "forall", "like", "ilike", "rlike", "regexp", "regexp_like", "startswith", "endswith",
@@ -192,7 +193,7 @@ def _boolean(tree: Any, expression: str) -> None:
     if dtype is not None and dtype.is_type(exp.DataType.Type.BOOLEAN):
         return
     root = tree.unnest() if isinstance(tree, exp.Paren) else tree
-    if isinstance(root, exp.Anonymous) and str(root.name).lower() in _BOOLEAN_FUNCTIONS:
+    if isinstance(root, exp.Func) and _function_names(root) & _BOOLEAN_FUNCTIONS:
         return
     if dtype is None or dtype.is_type(exp.DataType.Type.UNKNOWN):
         raise ValueError(f"SQL {expression!r} cannot be shown to be boolean; compare it explicitly (e.g. '... = true')")

@@ -214,3 +214,49 @@ def test_the_console_script_prints_one_line_and_no_traceback(config_dir):
     assert proc.stdout == "" and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert proc.stderr.startswith(f"error: {d / RULES}: {RULE_KEY}check.arguments.expression: SQL names reflect")
+
+
+def test_identifiers_and_paths_refuse_a_trailing_newline():
+    from streaming_obs.errors import InvalidIdentifierError, SqlTemplateError
+    from streaming_obs.identifiers import validate_identifier, validate_path
+    from streaming_obs.sqlfiles import render_sql
+
+    for bad in ("plt_gold\n", "a.b\n"):
+        with pytest.raises(InvalidIdentifierError):
+            validate_identifier(bad, dotted=True)
+    with pytest.raises(InvalidIdentifierError):
+        validate_path("/tmp/wh\n")
+    with pytest.raises(SqlTemplateError):
+        render_sql("ddl/create_schema.sql", schema="plt_gold\n")
+    assert validate_identifier("system.billing.usage", dotted=True) == "system.billing.usage"
+
+
+def test_settings_know_which_file_set_a_key(config_dir, tmp_path):
+    from streaming_obs.config import load_settings
+
+    d = config_dir(None, _prometheus(9999))
+    s = load_settings("local", config_dir=d, environ={"STREAMING_OBS_TRIGGER__INTERVAL_SECONDS": "3"})
+    assert s.source_of("telemetry.prometheus.port") == f"{d}/local.yaml"
+    assert s.source_of("telemetry.otlp.enabled") == f"{d}/base.yaml"
+    assert s.source_of("trigger.interval_seconds") == "$STREAMING_OBS_TRIGGER__INTERVAL_SECONDS"
+    assert s.source_of("resilience.max_restarts") == "<defaults>"
+    # where a value came from is not part of the settings
+    assert s == load_settings("local", config_dir=d, environ={}).model_copy(update={"trigger": s.trigger})
+
+
+def test_prometheus_preflight_is_skipped_when_off_and_classifies_errors(make_settings):
+    from streaming_obs.errors import TelemetryStartError
+    from streaming_obs.telemetry.preflight import check_prometheus, prometheus_start_error
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        on = make_settings(telemetry={"prometheus": {"enabled": True, "port": port}})
+        check_prometheus(on, environ={"OTEL_SDK_DISABLED": "true"})  # nothing will be served
+        check_prometheus(make_settings(telemetry={"prometheus": {"enabled": False, "port": port}}), environ={})
+        with pytest.raises(TelemetryStartError, match=f"telemetry.prometheus.port: cannot serve metrics on 127.0.0.1:{port}"):
+            check_prometheus(on, environ={})
+    check_prometheus(make_settings(telemetry={"prometheus": {"enabled": True, "port": 0}}), environ={})
+    err = prometheus_start_error(on, socket.gaierror(-2, "Name or service not known"))
+    assert err.key == "telemetry.prometheus.host" and "Name or service not known" in str(err)

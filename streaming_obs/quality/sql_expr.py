@@ -9,22 +9,21 @@ columns typed as the schema says, and where a predicate is expected it must be B
 
 Spark's own analyser still runs in `streaming-obs run` against the live tables; this check is
 what makes `validate-config` trustworthy and lets `run` refuse a bad rule before Spark starts.
+Schemas here are sqlglot types parsed from the DDL (`schema_from_ddl`), not pyspark's: the
+wheel's `validate-config` runs where Spark is not installed.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from streaming_obs.sqlfiles import load_sql
 
-if TYPE_CHECKING:
-    from pyspark.sql.types import StructType
-
-__all__ = ["MAX_EXPRESSION_LENGTH", "check_expression", "denied_functions"]
+__all__ = ["MAX_EXPRESSION_LENGTH", "check_expression", "denied_functions", "resolve_path", "schema_from_ddl"]
 
 #: Longer expressions are refused: a rule is a check, not a program.
 MAX_EXPRESSION_LENGTH = 4000
@@ -45,13 +44,59 @@ def denied_functions() -> dict[str, str]:
     return {str(fn).lower(): str(g["reason"]) for g in groups.values() for fn in g["functions"]}
 
 
-def check_expression(expression: str, schema: StructType | None = None, *, predicate: bool = True) -> None:
+def schema_from_ddl(ddl: str) -> Any:
+    """A Spark DDL column list (``a STRING, s STRUCT<b: INT>``) as one sqlglot STRUCT type.
+
+    Raises:
+        ValueError: the DDL does not parse.
+    """
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, TokenError
+
+    try:
+        create = sqlglot.parse_one(f"CREATE TABLE t ({ddl})", read="spark")
+    except (ParseError, TokenError) as exc:
+        raise ValueError(f"bad DDL: {_parse_problem(exc)}") from None
+    columns = [c for c in create.this.expressions if isinstance(c, exp.ColumnDef)]
+    return exp.DataType(this=exp.DataType.Type.STRUCT, expressions=columns, nested=True)
+
+
+def resolve_path(schema: Any, path: str) -> Any | None:
+    """The sqlglot type of a possibly nested column (`usage_metadata.job_id`, `custom_tags.team`,
+    `array_of_structs.field`) in a STRUCT type, case-insensitively as Spark resolves it, or None
+    when it does not exist."""
+    from sqlglot import exp
+
+    t = exp.DataType.Type
+    current = schema
+    for part in path.split("."):
+        if current.is_type(t.ARRAY) and current.expressions and current.expressions[0].is_type(t.STRUCT):
+            # `arr.f` of an array of structs is the array of every element's `f`, as in Spark
+            inner = resolve_path(current.expressions[0], part)
+            if inner is None:
+                return None
+            current = exp.DataType(this=t.ARRAY, expressions=[inner], nested=True)
+        elif current.is_type(t.STRUCT):
+            match = [c for c in current.expressions if isinstance(c, exp.ColumnDef) and c.name.lower() == part.lower()]
+            if not match:
+                return None
+            current = match[0].args["kind"]
+        elif current.is_type(t.MAP) and len(current.expressions) == 2 and current.expressions[0].this in exp.DataType.TEXT_TYPES:
+            current = current.expressions[1]
+        else:
+            return None
+    return current
+
+
+def check_expression(expression: str, schema: Any | None = None, *, predicate: bool = True) -> None:
     """Refuse an expression that Spark would reject, that reaches outside the row, or that is
     not boolean where a predicate is expected.
 
     Args:
         expression: Spark SQL expression text.
-        schema: the columns it may name (None: only syntax and the deny list are checked).
+        schema: the columns it may name, a sqlglot STRUCT type (`schema_from_ddl`); None: only
+            syntax and the deny list are checked.
         predicate: True where the expression must be BOOLEAN (`sql` checks, filters).
 
     Raises:
@@ -141,19 +186,10 @@ def _function_names(fn: Any) -> set[str]:
     return {n.lower() for n in type(fn).sql_names()}
 
 
-@lru_cache(maxsize=512)
-def _sqlglot_type(spark_type: str) -> Any:
-    from sqlglot import exp
-
-    return exp.DataType.build(spark_type, dialect="spark")
-
-
-def _typed(tree: Any, schema: StructType, expression: str) -> Any:
+def _typed(tree: Any, schema: Any, expression: str) -> Any:
     """`tree` with every column replaced by `CAST(NULL AS <its type>)`, types inferred."""
     from sqlglot import exp
     from sqlglot.optimizer.annotate_types import annotate_types
-
-    from streaming_obs.quality.rules import resolve_column
 
     holder = exp.Paren(this=tree)  # so that a bare column at the root can be replaced too
     replacements = []
@@ -165,12 +201,12 @@ def _typed(tree: Any, schema: StructType, expression: str) -> Any:
             node = node.parent
             parts.append(node.expression.name)
         path = ".".join(parts)
-        dtype = resolve_column(schema, path)
+        dtype = resolve_path(schema, path)
         if dtype is None:
             raise ValueError(f"SQL {expression!r} names unknown column {path!r}")
         replacements.append((node, dtype))
     for node, dtype in replacements:
-        node.replace(exp.Cast(this=exp.Null(), to=_sqlglot_type(dtype.simpleString()).copy()))
+        node.replace(exp.Cast(this=exp.Null(), to=dtype.copy()))
     return annotate_types(holder, dialect="spark").this
 
 

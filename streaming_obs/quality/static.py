@@ -15,26 +15,23 @@ from __future__ import annotations
 
 import difflib
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from streaming_obs.errors import QualityRuleError
-from streaming_obs.quality.rules import Rule, RuleSet, resolve_column
-from streaming_obs.quality.sql_expr import check_expression
-
-if TYPE_CHECKING:
-    from pyspark.sql.types import StructType
+from streaming_obs.quality.rules import Rule, RuleSet
+from streaming_obs.quality.sql_expr import check_expression, resolve_path, schema_from_ddl
 
 __all__ = ["check_rule_set", "table_schema"]
 
 
 @lru_cache(maxsize=None)
-def table_schema(table: str) -> StructType:
-    """The shipped schema of `<layer>.<source>` (``bronze.billing_usage``), as bootstrap creates it."""
+def table_schema(table: str) -> Any:
+    """The shipped schema of `<layer>.<source>` (``bronze.billing_usage``), as bootstrap creates
+    it, as a sqlglot STRUCT type (no Spark needed)."""
     from streaming_obs.bootstrap import layer_columns
-    from streaming_obs.sources.schemas import parse_ddl
 
     layer, _, source = table.partition(".")
-    return parse_ddl(layer_columns(layer, source))
+    return schema_from_ddl(layer_columns(layer, source))
 
 
 def check_rule_set(rules: RuleSet) -> None:
@@ -47,26 +44,26 @@ def check_rule_set(rules: RuleSet) -> None:
         where = f"{rules.source}: tables.{table}"
         schema = table_schema(table)
         for col in body.key:
-            if resolve_column(schema, col) is None:
+            if resolve_path(schema, col) is None:
                 raise QualityRuleError(f"{where}: key: {_unknown(col, schema)}")
         for rule in body.rules:
             _check_rule(rule, schema, where)
 
 
-def _check_rule(rule: Rule, schema: StructType, where: str) -> None:
+def _check_rule(rule: Rule, schema: Any, where: str) -> None:
     def fail(key: str, problem: str) -> QualityRuleError:
         return QualityRuleError(f"{where}: rule {rule.name!r}: {key}: {problem}")
 
     args = rule.args
     arg_key = "check.arguments." + ("columns" if getattr(args, "columns", None) is not None else "column")
     for col in getattr(args, "cols", []):
-        if resolve_column(schema, col) is None:
+        if resolve_path(schema, col) is None:
             raise fail(arg_key, _unknown(col, schema))
     if rule.function == "referential":
         lookup = table_schema(args.lookup)
         key = "check.arguments." + ("lookup_columns" if args.lookup_columns is not None else "columns")
         for col in args.lookup_cols:
-            if resolve_column(lookup, col) is None:
+            if resolve_path(lookup, col) is None:
                 raise fail(key, f"lookup {args.lookup}: {_unknown(col, lookup)}")
     for key, expression in (("filter", rule.filter), ("check.arguments.expression", _sql(rule))):
         if expression is None:
@@ -81,19 +78,20 @@ def _sql(rule: Rule) -> str | None:
     return rule.args.expression if rule.function == "sql" else None
 
 
-def _unknown(col: str, schema: StructType) -> str:
+def _unknown(col: str, schema: Any) -> str:
     near = difflib.get_close_matches(col.lower(), _paths(schema), n=1)
     return f"unknown column {col!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
 
 
 def _paths(schema: Any, prefix: str = "") -> list[str]:
     """Every column and nested struct field of `schema`, dotted and lower-case."""
-    from pyspark.sql.types import StructType
+    from sqlglot import exp
 
     out = []
-    for f in schema.fields:
-        name = prefix + f.name.lower()
+    for col in schema.expressions:
+        name = prefix + col.name.lower()
         out.append(name)
-        if isinstance(f.dataType, StructType):
-            out += _paths(f.dataType, name + ".")
+        kind = col.args.get("kind")
+        if kind is not None and kind.is_type(exp.DataType.Type.STRUCT):
+            out += _paths(kind, name + ".")
     return out

@@ -260,3 +260,29 @@ def test_prometheus_preflight_is_skipped_when_off_and_classifies_errors(make_set
     check_prometheus(make_settings(telemetry={"prometheus": {"enabled": True, "port": 0}}), environ={})
     err = prometheus_start_error(on, socket.gaierror(-2, "Name or service not known"))
     assert err.key == "telemetry.prometheus.host" and "Name or service not known" in str(err)
+
+
+_NO_SPARK = """
+import sys
+class _Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pyspark", "delta", "py4j"):
+            raise ImportError("no Spark here: " + name)
+sys.meta_path.insert(0, _Blocked())
+from streaming_obs.cli.main import main
+main()
+"""
+
+
+def test_validate_config_checks_rules_where_spark_is_not_installed(config_dir):
+    """The wheel's runtime dependencies do not include pyspark: the rule checks must not need it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMING_OBS_", "OTEL_"))}
+    ok = subprocess.run([sys.executable, "-c", _NO_SPARK, "validate-config"], capture_output=True, text=True,
+                        env=env, timeout=120, check=False)
+    assert ok.returncode == 0 and "quality rules ok" in ok.stdout, ok.stderr
+    d = config_dir(_sql("usage_metadata.no_such = 'x'"))
+    bad = subprocess.run([sys.executable, "-c", _NO_SPARK, "validate-config", "--config-dir", str(d)],
+                         capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == (f"error: {d / RULES}: {RULE_KEY}check.arguments.expression: "
+                                  "SQL \"usage_metadata.no_such = 'x'\" names unknown column 'usage_metadata.no_such'")

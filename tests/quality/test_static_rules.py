@@ -7,12 +7,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from pyspark.sql.types import ArrayType, StringType, StructField, StructType
-
 from streaming_obs.errors import QualityRuleError
 from streaming_obs.quality.regex_safety import MAX_PATTERN_LENGTH, check_regex
 from streaming_obs.quality.rules import load_rules, parse_duration, parse_rules, resolve_column
-from streaming_obs.quality.sql_expr import MAX_EXPRESSION_LENGTH, check_expression, denied_functions
+from streaming_obs.quality.sql_expr import (
+    MAX_EXPRESSION_LENGTH,
+    check_expression,
+    denied_functions,
+    resolve_path,
+    schema_from_ddl,
+)
 from streaming_obs.quality.static import check_rule_set, table_schema
 
 USAGE = table_schema("bronze.billing_usage")
@@ -106,11 +110,26 @@ def test_long_expressions_are_refused():
         check_expression("true AND " * 1000 + "true", None)
 
 
-def test_arrays_of_structs_resolve_their_fields():
+def test_nested_columns_resolve_like_spark():
+    schema = schema_from_ddl("events ARRAY<STRUCT<kind: STRING>>, tags MAP<STRING, INT>, s STRUCT<t: STRUCT<u: DATE>>")
+    assert resolve_path(schema, "events.kind").sql("spark") == "ARRAY<STRING>"
+    assert resolve_path(schema, "EVENTS.Kind") is not None
+    assert resolve_path(schema, "events.nope") is None
+    assert resolve_path(schema, "tags.anything").sql("spark") == "INT"
+    assert resolve_path(schema, "s.t.u").sql("spark") == "DATE"
+    assert resolve_path(schema, "s.t.u.v") is None
+    check_expression("array_contains(events.kind, 'x')", schema)
+    check_expression("tags.team > 0 AND s.t.u < current_date()", schema)
+    with pytest.raises(ValueError, match="bad DDL"):
+        schema_from_ddl("a STRUCT<")
+
+
+def test_pyspark_resolution_agrees_on_arrays_of_structs():
+    from pyspark.sql.types import ArrayType, StringType, StructField, StructType
+
     schema = StructType([StructField("events", ArrayType(StructType([StructField("kind", StringType())])))])
     assert resolve_column(schema, "events.kind") == ArrayType(StringType(), True)
     assert resolve_column(schema, "events.nope") is None
-    check_expression("array_contains(events.kind, 'x')", schema)
 
 
 @pytest.mark.parametrize(

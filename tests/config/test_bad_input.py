@@ -286,3 +286,9 @@ def test_validate_config_checks_rules_where_spark_is_not_installed(config_dir):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip() == (f"error: {d / RULES}: {RULE_KEY}check.arguments.expression: "
                                   "SQL \"usage_metadata.no_such = 'x'\" names unknown column 'usage_metadata.no_such'")
+
+
+def test_rules_are_not_checked_when_quality_is_off(config_dir):
+    d = config_dir({"tables": ["broken"]}, "quality:\n  enabled: false\n")
+    result = runner.invoke(app, ["validate-config", "--env", "local", "--config-dir", str(d)], env=_clean_env())
+    assert result.exit_code == 0 and "quality rules off" in result.output, result.output

@@ -202,3 +202,24 @@ def test_rule_and_column_names_do_not_accept_a_trailing_newline():
                  {"name": "ok", "check": {"function": "not_null", "arguments": {"column": "job_id\n"}}}):
         with pytest.raises(QualityRuleError):
             parse_rules({"tables": {"bronze.jobs": {"rules": [rule]}}}, "f.yaml")
+
+
+def test_each_layer_of_the_deny_list_refuses_alone(monkeypatch):
+    """The token scan and the parse-tree scan each refuse a denied call: one does not hide a
+    gap in the other."""
+    import streaming_obs.quality.sql_expr as sx
+
+    monkeypatch.setattr(sx, "_no_denied_names", lambda tokens: None)
+    with pytest.raises(ValueError, match=r"calls (rand|random)\(\), which rules may not"):
+        check_expression("rand() > 0.5", None)
+    with pytest.raises(ValueError, match=r"calls reflect\(\)"):
+        check_expression("reflect('a', 'b') IS NULL", None)
+
+
+def test_deep_struct_paths_and_deep_nesting():
+    schema = schema_from_ddl("a STRUCT<b: STRUCT<c: STRUCT<d: STRUCT<e: INT>>>>")
+    check_expression("a.b.c.d.e > 0", schema)
+    with pytest.raises(ValueError, match="unknown column 'a.b.c.d.x'"):
+        check_expression("a.b.c.d.x > 0", schema)
+    with pytest.raises(ValueError, match="bad SQL"):
+        check_expression("(" * 1500 + "true" + ")" * 1500, None)

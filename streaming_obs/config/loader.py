@@ -72,6 +72,8 @@ def yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[str, str]:
 def _read_yaml(node: Traversable, label: str) -> dict[str, Any]:
     try:
         text = decode_utf8(node.read_bytes())
+    except OSError as exc:
+        raise ConfigError(label, "(file)", f"cannot be read ({exc.strerror or type(exc).__name__})") from None
     except ValueError as exc:
         where, _, problem = str(exc).partition(": ")
         raise ConfigError(label, where, problem) from None

@@ -474,13 +474,16 @@ def load_rules(name: str | os.PathLike[str], *, check_schemas: bool = True) -> R
     """
     path = Path(name)
     label = rules_label(name)
-    if path.is_file():
-        raw = path.read_bytes()
-    else:
-        node = files("streaming_obs.conf") / str(name)
-        if not node.is_file():
-            raise QualityRuleError(f"{label}: rules file not found (neither a path nor packaged)")
-        raw = node.read_bytes()
+    try:
+        if path.is_file():
+            raw = path.read_bytes()
+        else:
+            node = files("streaming_obs.conf") / str(name)
+            if not node.is_file():
+                raise QualityRuleError(f"{label}: rules file not found (neither a path nor packaged)")
+            raw = node.read_bytes()
+    except OSError as exc:
+        raise QualityRuleError(f"{label}: cannot be read ({exc.strerror or type(exc).__name__})") from None
     try:
         text = decode_utf8(raw)
     except ValueError as exc:

@@ -292,3 +292,26 @@ def test_rules_are_not_checked_when_quality_is_off(config_dir):
     d = config_dir({"tables": ["broken"]}, "quality:\n  enabled: false\n")
     result = runner.invoke(app, ["validate-config", "--env", "local", "--config-dir", str(d)], env=_clean_env())
     assert result.exit_code == 0 and "quality rules off" in result.output, result.output
+
+
+def test_unreadable_files_are_one_line_errors(config_dir, monkeypatch):
+    """A file that exists but cannot be read (permissions; as root in CI, simulated)."""
+    from pathlib import Path as _Path
+
+    from streaming_obs.config import load_settings
+    from streaming_obs.errors import ConfigError, QualityRuleError
+    from streaming_obs.quality.rules import load_rules
+
+    d = config_dir(_rule(check={"function": "not_null", "arguments": {"column": "record_id"}}))
+    real = _Path.read_bytes
+
+    def denied(self):
+        if self.parent == d:
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(_Path, "read_bytes", denied)
+    with pytest.raises(ConfigError, match=r"base.yaml: \(file\): cannot be read \(Permission denied\)"):
+        load_settings("local", config_dir=d, environ={})
+    with pytest.raises(QualityRuleError, match=r"quality_rules.yaml: cannot be read \(Permission denied\)"):
+        load_rules(d / RULES)

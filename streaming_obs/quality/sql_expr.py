@@ -33,7 +33,7 @@ MAX_EXPRESSION_LENGTH = 4000
 _BOOLEAN_FUNCTIONS = frozenset({
     "isnull", "isnotnull", "isnan", "equal_null", "map_contains_key", "arrays_overlap", "array_contains",
     "exists", "forall", "like", "ilike", "rlike", "regexp", "regexp_like", "startswith", "endswith",
-    "contains", "between", "in", "is_valid_utf8", "is_variant_null", "bool_and", "bool_or",
+    "contains", "is_valid_utf8", "is_variant_null",
 })
 
 

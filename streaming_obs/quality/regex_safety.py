@@ -113,6 +113,7 @@ def _python_only(pattern: str) -> None:
                 raise ValueError(f"regex {pattern!r}: inline flag(s) {''.join(bad)!r} are not Java's (use i d m s u x U)")
 
 
+_INLINE_FLAGS = re.compile(r"\(\?[A-Za-z]*(?:-[A-Za-z]*)?([:)])")
 # Java escapes Python's parser does not know, mapped to something of the same shape.
 _JAVA_ESCAPES = {"h": r"\s", "H": r"\S", "v": r"\s", "V": r"\S", "R": r"\s", "X": r"\w", "z": r"\Z",
                  "G": "(?:)", "e": r"\x1b", "a": r"\x07"}
@@ -127,6 +128,11 @@ def _for_python(pattern: str) -> str:
         if ch == "(" and pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
             out.append("(?P<")  # Java's named group
             i += 3
+            continue
+        flags = _INLINE_FLAGS.match(pattern, i) if ch == "(" else None
+        if flags:  # flags do not change the structure, and Java's d and U are not Python's
+            out.append("(?:" if flags.group(1) == ":" else "(?:)")
+            i = flags.end()
             continue
         if ch != "\\" or i + 1 >= n:
             out.append(ch)

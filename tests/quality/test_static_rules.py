@@ -137,7 +137,7 @@ def test_pyspark_resolution_agrees_on_arrays_of_structs():
     [
         "^[A-Z_]+$", r"(\d{3}-)+", r"\p{L}+", r"\p{IsAlphabetic}\P{Lu}", r"\Q(.*a){12}\E", r"(?<word>a+)\k<word>",
         r"(?>.*a){12}", r"(a++)+", r"(.*a)*+", r"[(?P<x>]", r"\(?P<x>", r"a\z", r"(?i)abc", r"(?iu-s:a)", r"\h\R\x{41}",
-        r"^[\w.+-]+@(?:[\w-]++\.)+[a-z]{2,}$",
+        r"^[\w.+-]+@(?:[\w-]++\.)+[a-z]{2,}$", r"(?U)\w+", r"(?d)^a$", r"(?-i)x", r"(?iU-d:a|b)",
     ],
 )
 def test_safe_java_regexes_pass(pattern):

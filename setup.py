@@ -31,6 +31,8 @@ setup(
         "typer>=0.12",
         "rich>=13",
         "structlog>=24.1",
+        # Parses the SQL of quality rules (Spark dialect) so validate-config checks it without Spark.
+        "sqlglot>=30,<31",
     ],
     extras_require={
         # Clusters bring their own Spark and Delta; laptops and CI take them from here.

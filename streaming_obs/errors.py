@@ -20,6 +20,7 @@ __all__ = [
     "CheckpointError",
     "PipelineError",
     "NotBuiltError",
+    "TelemetryStartError",
 ]
 
 
@@ -102,6 +103,10 @@ class CheckpointError(StorageError):
 
 class PipelineError(StreamingObsError):
     """A streaming query failed and could not be recovered."""
+
+
+class TelemetryStartError(ConfigError):
+    """A telemetry endpoint cannot start as configured (Prometheus port taken, host unknown)."""
 
 
 class NotBuiltError(StreamingObsError):

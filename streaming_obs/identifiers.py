@@ -8,9 +8,11 @@ from streaming_obs.errors import InvalidIdentifierError
 
 __all__ = ["validate_identifier", "validate_path", "quote_path"]
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Both are used with fullmatch: with `re.match` and `$`, "name\n" would pass, since `$` also
+# matches before a trailing newline.
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 # Paths may hold what file systems and object stores use, never quotes, backticks or `;`.
-_PATH = re.compile(r"^[A-Za-z0-9_./:@+=~-]+$")
+_PATH = re.compile(r"[A-Za-z0-9_./:@+=~-]+")
 
 
 def validate_identifier(name: str, *, dotted: bool = False) -> str:
@@ -24,7 +26,7 @@ def validate_identifier(name: str, *, dotted: bool = False) -> str:
         InvalidIdentifierError: the name has anything but letters, digits and underscores.
     """
     parts = name.split(".") if dotted else [name]
-    if not name or len(parts) > 3 or not all(_IDENT.match(p) for p in parts):
+    if not name or len(parts) > 3 or not all(_IDENT.fullmatch(p) for p in parts):
         raise InvalidIdentifierError(
             f"{name!r} is not a valid identifier: use letters, digits and '_'"
             + (" (up to three parts separated by '.')" if dotted else "")
@@ -38,7 +40,7 @@ def validate_path(path: str) -> str:
     Raises:
         InvalidIdentifierError: the path contains quotes, backticks, `;`, spaces or is empty.
     """
-    if not path or not _PATH.match(path):
+    if not path or not _PATH.fullmatch(path):
         raise InvalidIdentifierError(
             f"{path!r} is not a valid path: quotes, backticks, ';' and spaces are not allowed"
         )

@@ -18,7 +18,8 @@ from streaming_obs.errors import SqlTemplateError
 
 __all__ = ["load_sql", "render_sql", "table_specs"]
 
-_PLACEHOLDER_OK = re.compile(r"^(delta\.`[A-Za-z0-9_./:@+=~-]+`|[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}|[A-Za-z0-9_ ,()<>:`]*)$")
+# Used with fullmatch (a `$` anchor would let a trailing newline through).
+_PLACEHOLDER_OK = re.compile(r"delta\.`[A-Za-z0-9_./:@+=~-]+`|[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}|[A-Za-z0-9_ ,()<>:`]*")
 
 
 @lru_cache(maxsize=None)
@@ -47,7 +48,7 @@ def render_sql(name: str, **identifiers: str) -> str:
     """
     text = load_sql(name)
     for key, value in identifiers.items():
-        if not _PLACEHOLDER_OK.match(str(value)):
+        if not _PLACEHOLDER_OK.fullmatch(str(value)):
             raise SqlTemplateError(f"sql/{name}: value for {{{key}}} is not a safe identifier: {value!r}")
     try:
         return string.Formatter().vformat(text, (), identifiers)

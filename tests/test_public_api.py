@@ -12,6 +12,8 @@ MODULES = [
     "streaming_obs.silver", "streaming_obs.gold", "streaming_obs.quality", "streaming_obs.telemetry",
     "streaming_obs.resilience", "streaming_obs.ops", "streaming_obs.runner", "streaming_obs.cli",
     "streaming_obs.sources.readers", "streaming_obs.sources.schemas", "streaming_obs.sources.simulator",
+    "streaming_obs.quality.static", "streaming_obs.quality.sql_expr", "streaming_obs.quality.regex_safety",
+    "streaming_obs.telemetry.preflight",
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register"]
+__all__ = ["parse_fix", "register"]
 
 quarantine_app = typer.Typer(no_args_is_help=True, help="Inspect quarantined rows and replay fixed ones.")
 
@@ -76,15 +76,41 @@ def quarantine_replay(ids: Annotated[list[str] | None, typer.Argument(help="Quar
     def go() -> None:
         from streaming_obs.quality.quarantine import replay_quarantine
 
+        fixes = parse_fix(fix) if fix else None  # before Spark starts: a typo costs nothing
         settings, spark, tables = _ctx(env, config_dir)
-        result = replay_quarantine(spark, tables, settings, ids=ids or None, source=source,
-                                   fixed_rows=json.loads(fix) if fix else None)
+        result = replay_quarantine(spark, tables, settings, ids=ids or None, source=source, fixed_rows=fixes)
         typer.echo(f"replayed {len(result.replayed)}; still failing {len(result.still_failing)}; "
                    f"skipped {len(result.skipped)}")
         for qid, rules in result.still_failing.items():
             typer.echo(f"  {qid}: {', '.join(rules)}")
 
     go()
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_fix(text: str) -> dict[str, dict[str, object]]:
+    """The `--fix` option of `quarantine replay`: ``{"<quarantine id>": {"<column>": value}}``.
+
+    Raises:
+        QuarantineError: ``--fix: ...`` in one line (not JSON, NaN/Infinity, wrong shape).
+    """
+    from streaming_obs.errors import QuarantineError
+
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise QuarantineError(f"--fix: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except ValueError as exc:
+        raise QuarantineError(f"--fix: {exc}") from None
+    if not isinstance(data, dict):
+        raise QuarantineError(f'--fix: must be a JSON object {{"<quarantine id>": {{"<column>": value}}}}, not {type(data).__name__}')
+    for qid, fields in data.items():
+        if not isinstance(fields, dict):
+            raise QuarantineError(f"--fix: {qid}: must be an object of column: value, not {type(fields).__name__}")
+    return data
 
 
 def govern(env: EnvOpt = "local", config_dir: ConfDirOpt = None,

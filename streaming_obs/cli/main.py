@@ -21,7 +21,7 @@ from streaming_obs.config import Settings, load_settings
 from streaming_obs.errors import StreamingObsError
 from streaming_obs.logs import configure_logging
 
-__all__ = ["app", "main"]
+__all__ = ["app", "check_rules", "main", "preflight"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Databricks cost and reliability, streamed from the system tables.")
@@ -56,6 +56,38 @@ def settings_for(env: str, config_dir: str | None, **overrides: Any) -> Settings
     return settings
 
 
+def check_rules(settings: Settings) -> str:
+    """Load the quality rules and check them against the shipped table schemas, without Spark.
+
+    Returns:
+        What was checked, for the user (``quality rules ok (conf/quality_rules.yaml, 64 rules)``).
+
+    Raises:
+        QualityRuleError: one line naming the rules file, table, rule and key.
+    """
+    if not settings.quality.enabled:
+        return "quality rules off"
+    from streaming_obs.quality.rules import load_rules
+
+    rules = load_rules(settings.quality.rules_file)
+    count = sum(len(t.rules) for t in rules.tables.values())
+    return f"quality rules ok ({rules.source}, {count} rules)"
+
+
+def preflight(settings: Settings) -> None:
+    """What `run` and `demo` check before Spark starts: the quality rules and the Prometheus
+    endpoint. A bad rule or a taken port must not cost a Spark start and a bootstrap first.
+
+    Raises:
+        QualityRuleError: a rule is invalid.
+        TelemetryStartError: the Prometheus port is taken or its host cannot be served.
+    """
+    from streaming_obs.telemetry.preflight import check_prometheus
+
+    check_rules(settings)
+    check_prometheus(settings)
+
+
 def _spark(settings: Settings):
     from streaming_obs.session import get_spark
 
@@ -77,17 +109,10 @@ def validate_config(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
     from streaming_obs.config import config_hash
 
     settings = settings_for(env, config_dir)
-    rules = ""
-    try:
-        from streaming_obs.quality import QualityEngine
-
-        QualityEngine.from_settings(settings)
-        rules = ", quality rules ok"
-    except ImportError:  # pragma: no cover - quality is part of the wheel
-        pass
+    rules = check_rules(settings)
     if show:
         typer.echo(json.dumps(settings.model_dump(mode="json", by_alias=True), indent=2))
-    typer.echo(f"config ok: env={settings.env} hash={config_hash(settings)} sources={len(settings.sources)}{rules}")
+    typer.echo(f"config ok: env={settings.env} hash={config_hash(settings)} sources={len(settings.sources)}, {rules}")
 
 
 @app.command()
@@ -162,9 +187,10 @@ def run(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
         available_now: Annotated[bool, typer.Option("--available-now", help="Process what is available, then exit 0.")] = False,
         duration: Annotated[float | None, typer.Option(help="Stop after N seconds (continuous mode).")] = None) -> None:
     """Run the streaming pipeline: sources → bronze → silver → gold."""
+    settings = settings_for(env, config_dir)
+    preflight(settings)
     from streaming_obs.runner import run as do_run
 
-    settings = settings_for(env, config_dir)
     stop = threading.Event()
     _on_signals(stop)
     result = do_run(settings, available_now=available_now, duration_s=duration, stop_event=stop)
@@ -184,6 +210,7 @@ def demo(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
     settings = settings_for(env, config_dir)
     if settings.source_kind != "simulator":
         _fail(f"demo needs the simulator source; env {env} reads {settings.source_kind}")
+    preflight(settings)
     stop = threading.Event()
     _on_signals(stop)
     run_demo(settings, duration_s=duration, days=days, rows_per_second=rows_per_second, stop_event=stop)

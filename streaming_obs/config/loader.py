@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from streaming_obs.config.models import Settings
 from streaming_obs.errors import ConfigError, InvalidIdentifierError
 
-__all__ = ["ENVIRONMENTS", "ENV_PREFIX", "load_settings", "config_hash", "conf_dir"]
+__all__ = ["ENVIRONMENTS", "ENV_PREFIX", "load_settings", "config_hash", "conf_dir", "decode_utf8", "yaml_problem"]
 
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
 ENV_PREFIX = "STREAMING_OBS_"
@@ -41,13 +41,46 @@ def conf_dir(override: str | os.PathLike[str] | None = None) -> Traversable:
     return files("streaming_obs.conf")
 
 
+def decode_utf8(raw: bytes) -> str:
+    """`raw` as UTF-8 text.
+
+    Raises:
+        ValueError: ``line <n>: not UTF-8 (byte 0x.. at column <c>)``.
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ValueError(f"line {line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {column})") from None
+
+
+def yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[str, str]:
+    """(where, what) of a YAML error, each on one line: ``("line 3", "not valid YAML (...)")``."""
+    mark = getattr(exc, "problem_mark", None)
+    position = getattr(exc, "position", None)  # ReaderError: a character YAML does not allow
+    if mark is not None:
+        where = f"line {mark.line + 1}"
+    elif isinstance(position, int):
+        where = f"line {text.count(chr(10), 0, position) + 1}"
+    else:
+        where = "?"
+    problem = getattr(exc, "problem", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return where, f"not valid YAML ({problem})"
+
+
 def _read_yaml(node: Traversable, label: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(node.read_text(encoding="utf-8"))
+        text = decode_utf8(node.read_bytes())
+    except OSError as exc:
+        raise ConfigError(label, "(file)", f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    except ValueError as exc:
+        where, _, problem = str(exc).partition(": ")
+        raise ConfigError(label, where, problem) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "?"
-        raise ConfigError(label, where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        raise ConfigError(label, *yaml_problem(exc, text)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -140,7 +173,7 @@ def load_settings(
         merged = _overlay(merged, dict(overrides), "<overrides>", origin)
     merged.setdefault("env", env)
     try:
-        return Settings.model_validate(merged)
+        settings = Settings.model_validate(merged)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
@@ -151,6 +184,25 @@ def load_settings(
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         raise ConfigError(source, key, msg) from None
+    if config_dir or os.environ.get("STREAMING_OBS_CONF_DIR"):  # as conf_dir() chose
+        settings = _rules_in_config_dir(settings, directory)
+    settings._origins = dict(origin)
+    return settings
+
+
+def _rules_in_config_dir(settings: Settings, directory: Traversable) -> Settings:
+    """A relative `quality.rules_file` that exists in an explicit config directory is that file:
+    the rules beside base.yaml belong with it, and must not be passed over for the shipped ones.
+    (Only then: the shipped settings keep the plain name, so their hash does not depend on
+    where the wheel is installed.)"""
+    name = settings.quality.rules_file
+    if not isinstance(directory, Path) or Path(name).is_absolute():
+        return settings
+    candidate = directory / name
+    if not candidate.is_file():
+        return settings
+    quality = settings.quality.model_copy(update={"rules_file": os.path.abspath(candidate)})
+    return settings.model_copy(update={"quality": quality})
 
 
 def _label(directory: Traversable) -> str:

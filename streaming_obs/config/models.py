@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from streaming_obs.identifiers import validate_identifier, validate_path
 
@@ -44,7 +44,8 @@ SOURCE_NAMES: tuple[str, ...] = (
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are refused everywhere: `interval_seconds: .inf` would pass `gt=0`.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SchemasConfig(_Model):
@@ -164,10 +165,19 @@ class TelemetryConfig(_Model):
 
 
 class QualityConfig(_Model):
-    """Data-quality rules, loaded from package data unless `rules_file` is a path."""
+    """Data-quality rules. A relative `rules_file` is looked up in the config directory (when one
+    is given), then as a path, then among the files shipped in the wheel; `load_settings` stores
+    the path it found in the config directory."""
 
     rules_file: str = "quality_rules.yaml"
     enabled: bool = True
+
+    @field_validator("rules_file")
+    @classmethod
+    def _file_name(cls, v: str) -> str:
+        if not v.strip() or any(ord(c) < 32 for c in v):
+            raise ValueError(f"{v!r} is not a file name (empty, or holds control characters)")
+        return v
 
 
 class AnomalyConfig(_Model):
@@ -292,6 +302,28 @@ class Settings(_Model):
     resilience: ResilienceConfig = ResilienceConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()
     governance: GovernanceConfig = GovernanceConfig()
+    # Which file (or variable) set each dotted key; filled by `load_settings`, not a setting.
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        # Where a value came from is not part of the settings: the same values loaded from files
+        # or from the environment are equal (pydantic would also compare private attributes).
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment] - dict fields: never hashable anyway
+
+    def source_of(self, key: str) -> str:
+        """The file or `$VARIABLE` that set `key` (``telemetry.prometheus.port``) or one of its
+        parents, for error messages; ``<defaults>`` when nothing did."""
+        parts = key.split(".")
+        while parts:
+            hit = self._origins.get(".".join(parts))
+            if hit:
+                return hit
+            parts.pop()
+        return "<defaults>"
 
     @field_validator("catalog")
     @classmethod

@@ -18,6 +18,7 @@ Every error names the file, the table and the rule.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -28,8 +29,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from streaming_obs.config.loader import decode_utf8, yaml_problem
 from streaming_obs.config.models import SOURCE_NAMES
 from streaming_obs.errors import QualityRuleError
+from streaming_obs.quality.regex_safety import check_regex
+from streaming_obs.quality.sql_expr import check_expression
 
 __all__ = [
     "ACTIONS",
@@ -57,43 +61,57 @@ ACTIONS: tuple[str, ...] = ("warn", "drop", "quarantine", "fail")
 ERROR_ACTIONS: frozenset[str] = frozenset({"drop", "quarantine", "fail"})
 LAYERS: tuple[str, ...] = ("bronze", "silver")
 
-_RULE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Matched with fullmatch: `$` would also accept a trailing newline.
+_RULE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _RESERVED_NAMES = frozenset({"rows"})
-_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _DURATION = re.compile(
     r"^\s*(\d+(?:\.\d+)?)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)\s*$", re.IGNORECASE
 )
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: Longest duration a rule may give (100 years): the batch time is shifted by it in microseconds.
+MAX_DURATION_SECONDS = 100 * 365.25 * 86400
 
 
 def parse_duration(value: Any) -> float:
     """Seconds of a duration given as a number of seconds or as ``"<n> <unit>"`` (s, m, h, d).
 
     Raises:
-        ValueError: not a non-negative number nor a recognised ``"3 days"``-style string.
+        ValueError: not a finite non-negative number (at most 100 years) nor a recognised
+            ``"3 days"``-style string.
     """
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
+        raise ValueError(f"{_show(value)} is not a duration")
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
         match = _DURATION.match(str(value))
         if not match:
-            raise ValueError(f"{value!r} is not a duration: use seconds or e.g. '3 days', '15 minutes'")
+            raise ValueError(f"{_show(value)} is not a duration: use seconds or e.g. '3 days', '15 minutes'")
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)[0].lower()]
+    if not math.isfinite(seconds):
+        raise ValueError(f"{_show(value)}: a duration must be a finite number")
     if seconds < 0:
-        raise ValueError(f"{value!r}: a duration cannot be negative")
+        raise ValueError(f"{_show(value)}: a duration cannot be negative")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{_show(value)}: a duration can be at most 100 years")
     return seconds
 
 
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _column(v: str) -> str:
-    if not _COLUMN.match(v):
+    if not _COLUMN.fullmatch(v):
         raise ValueError(f"{v!r} is not a column name (letters, digits, '_', nested fields with '.')")
     return v
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are refused everywhere: `min: .nan` would make every comparison false.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NotNullArgs(_Model):
@@ -159,11 +177,8 @@ class RegexArgs(_OneColumn):
 
     @field_validator("pattern")
     @classmethod
-    def _compiles(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"bad regex {v!r}: {exc}") from None
+    def _safe(cls, v: str) -> str:
+        check_regex(v)
         return v
 
 
@@ -239,6 +254,12 @@ class SqlArgs(_Model):
 
     expression: str = Field(min_length=1)
 
+    @field_validator("expression")
+    @classmethod
+    def _sql(cls, v: str) -> str:
+        check_expression(v, None)  # syntax and deny list; columns and type: quality.static
+        return v
+
     @property
     def cols(self) -> list[str]:
         return []
@@ -291,7 +312,7 @@ class Rule(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _RULE_NAME.match(v) or "__" in v:
+        if not _RULE_NAME.fullmatch(v) or "__" in v:
             raise ValueError(f"rule name {v!r}: use lower-case letters, digits and single '_' (max 63)")
         if v in _RESERVED_NAMES:
             raise ValueError(f"rule name {v!r} is reserved (the table totals are rows_*)")
@@ -302,6 +323,8 @@ class Rule(_Model):
     def _filter(cls, v: str | None) -> str | None:
         if v is not None and not v.strip():
             raise ValueError("'filter' must not be blank")
+        if v is not None:
+            check_expression(v, None)
         return v
 
     @property
@@ -359,9 +382,18 @@ def _table_key(key: str) -> str:
     return key
 
 
+# Tags pydantic puts in an error's location: validator kinds and the members of a union.
+_LOC_NOISE = frozenset({"function-after", "function-before", "str", "bool", "int", "float"})
+
+
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if p not in ("function-after", "function-before"))
+    errors = exc.errors()
+    # Of the errors at one place (one per member of a union), "not finite" says the most.
+    err = next((e for e in errors if e["type"] == "finite_number"), errors[0])
+    parts = [str(p) for p in err["loc"] if p not in _LOC_NOISE]
+    if len(parts) > 1 and parts[0] == "check" and parts[1] not in ("function", "arguments"):
+        parts.insert(1, "arguments")  # the typed arguments are validated inside `check`
+    loc = ".".join(parts)
     ctx = (err.get("ctx") or {}).get("error")
     msg = str(ctx) if ctx is not None else err["msg"]
     if err["type"] == "extra_forbidden":
@@ -385,7 +417,11 @@ def parse_rules(data: Any, label: str = "<memory>") -> RuleSet:
     if data.get("version", 1) != 1:
         raise QualityRuleError(f"{label}: version {data.get('version')!r} is not supported (use 1)")
     tables: dict[str, TableRules] = {}
-    for table, body in (data.get("tables") or {}).items():
+    raw_tables = data.get("tables") or {}
+    if not isinstance(raw_tables, Mapping):
+        raise QualityRuleError(
+            f"{label}: tables: must be a mapping of '<layer>.<source>' to rules, not {type(raw_tables).__name__}")
+    for table, body in raw_tables.items():
         where = f"{label}: tables.{table}"
         try:
             _table_key(str(table))
@@ -394,8 +430,14 @@ def parse_rules(data: Any, label: str = "<memory>") -> RuleSet:
         body = body or {}
         if not isinstance(body, Mapping):
             raise QualityRuleError(f"{where}: must be a mapping with 'rules' (and optional 'key')")
+        extra = sorted(str(k) for k in set(body) - {"key", "rules"})
+        if extra:
+            raise QualityRuleError(f"{where}.{extra[0]}: unknown key (a table has 'key' and 'rules')")
+        raw_rules = body.get("rules") or []
+        if not isinstance(raw_rules, list):
+            raise QualityRuleError(f"{where}.rules: must be a list of rules, not {type(raw_rules).__name__}")
         rules = []
-        for i, raw in enumerate(body.get("rules") or []):
+        for i, raw in enumerate(raw_rules):
             name = raw.get("name", f"#{i}") if isinstance(raw, Mapping) else f"#{i}"
             try:
                 rules.append(Rule.model_validate(raw))
@@ -419,38 +461,60 @@ def rules_label(name: str | os.PathLike[str]) -> str:
     return str(path) if path.is_file() else f"conf/{name}"
 
 
-def load_rules(name: str | os.PathLike[str]) -> RuleSet:
+def load_rules(name: str | os.PathLike[str], *, check_schemas: bool = True) -> RuleSet:
     """Load a rules file: a real path if it exists, else a file shipped in `streaming_obs.conf`.
 
+    Args:
+        name: a path, or the name of a packaged file (``quality_rules.yaml``).
+        check_schemas: also check every rule against the shipped table schemas (columns, SQL
+            types, lookups; see `streaming_obs.quality.static`), as `validate-config` and `run` do.
+
     Raises:
-        QualityRuleError: the file is missing, not YAML, or holds an invalid rule.
+        QualityRuleError: the file is missing, not UTF-8, not YAML, or holds an invalid rule.
     """
     path = Path(name)
     label = rules_label(name)
-    if path.is_file():
-        text = path.read_text(encoding="utf-8")
-    else:
-        node = files("streaming_obs.conf") / str(name)
-        if not node.is_file():
-            raise QualityRuleError(f"{label}: rules file not found (neither a path nor packaged)")
-        text = node.read_text(encoding="utf-8")
+    try:
+        if path.is_file():
+            raw = path.read_bytes()
+        else:
+            node = files("streaming_obs.conf") / str(name)
+            if not node.is_file():
+                raise QualityRuleError(f"{label}: rules file not found (neither a path nor packaged)")
+            raw = node.read_bytes()
+    except OSError as exc:
+        raise QualityRuleError(f"{label}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        text = decode_utf8(raw)
+    except ValueError as exc:
+        raise QualityRuleError(f"{label}: {exc}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "?"
-        raise QualityRuleError(f"{label}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return parse_rules(data, label)
+        where, problem = yaml_problem(exc, text)
+        raise QualityRuleError(f"{label}: {where}: {problem}") from None
+    rules = parse_rules(data, label)
+    if check_schemas:
+        from streaming_obs.quality.static import check_rule_set
+
+        check_rule_set(rules)
+    return rules
 
 
 def resolve_column(schema: Any, path: str) -> Any | None:
     """Data type of a possibly nested column (`usage_metadata.job_id`, `custom_tags.team`) in a
     StructType, case-insensitively as Spark resolves it, or None when it does not exist."""
-    from pyspark.sql.types import MapType, StringType, StructType
+    from pyspark.sql.types import ArrayType, MapType, StringType, StructType
 
     current: Any = schema
     for part in path.split("."):
-        if isinstance(current, StructType):
+        if isinstance(current, ArrayType) and isinstance(current.elementType, StructType):
+            # `arr.f` of an array of structs is the array of every element's `f`, as in Spark
+            inner = resolve_column(current.elementType, part)
+            if inner is None:
+                return None
+            current = ArrayType(inner, True)
+        elif isinstance(current, StructType):
             match = [f for f in current.fields if f.name.lower() == part.lower()]
             if not match:
                 return None

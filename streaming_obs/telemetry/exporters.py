@@ -28,6 +28,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, Perio
 from opentelemetry.sdk.resources import Resource
 
 from streaming_obs.telemetry.breaker import CircuitBreakerExporter
+from streaming_obs.telemetry.preflight import prometheus_start_error
 
 if TYPE_CHECKING:
     from streaming_obs.config.models import OtlpConfig, Settings
@@ -170,7 +171,8 @@ def build_pipeline(
     """Build the MeterProvider the settings describe (never installed as the global one).
 
     Raises:
-        OSError: the Prometheus port is taken.
+        TelemetryStartError: the Prometheus port is taken or its host cannot be served (one
+            line naming the file and key).
     """
     env = os.environ if environ is None else environ
     tel = settings.telemetry
@@ -199,10 +201,10 @@ def build_pipeline(
         if tel.prometheus.enabled:
             try:
                 prometheus = _start_prometheus(tel.prometheus.host, tel.prometheus.port)
-            except OSError:
+            except OSError as exc:  # socket.gaierror included
                 for breaker in breakers:  # do not leave the export thread behind
                     breaker.shutdown(timeout_millis=100)
-                raise
+                raise prometheus_start_error(settings, exc) from None
             readers.append(prometheus.reader)
     provider = MeterProvider(metric_readers=readers, resource=build_resource(settings, env))
     return TelemetryPipeline(provider, breakers, prometheus)

@@ -82,7 +82,7 @@ class Telemetry:
                 gold fixture was written for, so a run that crosses midnight still reads it.
 
         Raises:
-            OSError: the Prometheus port is already taken.
+            TelemetryStartError: the Prometheus port is taken or its host cannot be served.
         """
         tel_cfg = settings.telemetry
         pipeline = build_pipeline(settings, extra_readers=extra_readers, environ=environ)

@@ -106,12 +106,8 @@ def _engine(rule: dict, table: str = "bronze.billing_usage", key: list[str] | No
     [
         ({"name": "ghost", "check": {"function": "not_null", "arguments": {"column": "no_such_column"}}}, "unknown column 'no_such_column'"),
         ({"name": "ghost", "check": {"function": "not_null", "arguments": {"column": "usage_metadata.no_such"}}}, "unknown column 'usage_metadata.no_such'"),
-        ({"name": "bad_sql", "check": {"function": "sql", "arguments": {"expression": "usage_quantity >>> 1 +"}}}, "bad SQL in expression"),
         ({"name": "bad_sql", "check": {"function": "sql", "arguments": {"expression": "no_such_col > 1"}}}, "bad SQL in expression"),
         ({"name": "not_bool", "check": {"function": "sql", "arguments": {"expression": "usage_quantity + 1"}}}, "not boolean"),
-        ({"name": "bad_filter", "filter": "record_type = ", "check": {"function": "not_null", "arguments": {"column": "record_id"}}}, "bad SQL in filter"),
-        # Python's `re` accepts this, Java's (the one Spark uses) does not
-        ({"name": "java_regex", "check": {"function": "regex", "arguments": {"column": "sku_name", "pattern": "(?P<x>A)"}}}, "bad regex"),
         ({"name": "ref", "check": {"function": "referential", "arguments": {"columns": ["sku_name"], "lookup": "silver.list_prices", "lookup_columns": ["sku"]}}}, "has no column 'sku'"),
     ],
 )
@@ -123,6 +119,26 @@ def test_validation_against_schemas_names_rule_and_file(spark, rule, message):
     text = str(exc.value)
     assert text.startswith("conf/test_rules.yaml: tables.bronze.billing_usage: rule ")
     assert repr(rule["name"]) in text and message in text, text
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"name": "bad_sql", "check": {"function": "sql", "arguments": {"expression": "usage_quantity >>> 1 +"}}},
+         "check.arguments.expression: bad SQL"),
+        ({"name": "bad_filter", "filter": "record_type = ", "check": {"function": "not_null", "arguments": {"column": "record_id"}}},
+         "filter: bad SQL"),
+        # Python's `re` accepts this, Java's (the one Spark uses) does not
+        ({"name": "java_regex", "check": {"function": "regex", "arguments": {"column": "sku_name", "pattern": "(?P<x>A)"}}},
+         "check.arguments.pattern: regex '(?P<x>A)': '(?P<name>...)' is Python only"),
+    ],
+)
+def test_syntax_errors_are_caught_when_the_file_is_parsed(rule, message):
+    with pytest.raises(QualityRuleError) as exc:
+        _engine(rule)
+    text = str(exc.value)
+    assert text.startswith(f"conf/test_rules.yaml: tables.bronze.billing_usage: rule {rule['name']!r}: ")
+    assert message in text, text
 
 
 def test_validation_checks_key_columns_and_passes_good_rules(spark):

@@ -12,6 +12,7 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExp
 import streaming_obs
 import streaming_obs.telemetry as telemetry
 from streaming_obs.config.models import OtlpConfig
+from streaming_obs.errors import TelemetryStartError
 from streaming_obs.telemetry import Telemetry
 from streaming_obs.telemetry.exporters import build_otlp_exporter, build_pipeline, build_resource
 from tests.telemetry.telemetry_helpers import http_get
@@ -108,7 +109,9 @@ def test_port_in_use_is_an_error(make_settings):
     try:
         port = int(first.prometheus_url.rsplit(":", 1)[1].split("/")[0])
         clash = make_settings(telemetry={"prometheus": {"enabled": True, "port": port}})
-        with pytest.raises(OSError):
+        with pytest.raises(TelemetryStartError) as exc:
             Telemetry.start(None, clash, cost_gauges=False)
+        assert exc.value.key == "telemetry.prometheus.port" and exc.value.source == "<overrides>"
+        assert f"127.0.0.1:{port}" in str(exc.value) and "\n" not in str(exc.value)
     finally:
         first.shutdown(timeout_s=2)

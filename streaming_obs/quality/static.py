@@ -1,0 +1,97 @@
+"""A rules file checked against the shipped table schemas, without Spark.
+
+The schema of `bronze.<source>` and `silver.<source>` is the one bootstrap creates: the system
+table's columns (`sql/ddl/system/<source>.ddl`) plus the layer's extra columns of
+`sql/ddl/tables.yaml`. Against it every rule is checked: key columns, the columns its arguments
+name (nested struct fields such as `usage_metadata.job_id` included), the lookup columns of a
+`referential` rule, and its SQL (`sql/quality/denied_functions.yaml`, boolean where a predicate is
+expected; see `streaming_obs.quality.sql_expr`). Regexes and numbers are checked when the file is
+parsed (`streaming_obs.quality.rules`).
+
+Every failure is one `QualityRuleError` line: ``<file>: tables.<table>: rule '<name>': <key>: <problem>``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+from typing import Any
+
+from streaming_obs.errors import QualityRuleError
+from streaming_obs.quality.rules import Rule, RuleSet
+from streaming_obs.quality.sql_expr import check_expression, resolve_path, schema_from_ddl
+
+__all__ = ["check_rule_set", "table_schema"]
+
+
+@lru_cache(maxsize=None)
+def table_schema(table: str) -> Any:
+    """The shipped schema of `<layer>.<source>` (``bronze.billing_usage``), as bootstrap creates
+    it, as a sqlglot STRUCT type (no Spark needed)."""
+    from streaming_obs.bootstrap import layer_columns
+
+    layer, _, source = table.partition(".")
+    return schema_from_ddl(layer_columns(layer, source))
+
+
+def check_rule_set(rules: RuleSet) -> None:
+    """Check every table of `rules` against its shipped schema.
+
+    Raises:
+        QualityRuleError: the first failure, naming the file, table, rule and key.
+    """
+    for table, body in rules.tables.items():
+        where = f"{rules.source}: tables.{table}"
+        schema = table_schema(table)
+        for col in body.key:
+            if resolve_path(schema, col) is None:
+                raise QualityRuleError(f"{where}: key: {_unknown(col, schema)}")
+        for rule in body.rules:
+            _check_rule(rule, schema, where)
+
+
+def _check_rule(rule: Rule, schema: Any, where: str) -> None:
+    def fail(key: str, problem: str) -> QualityRuleError:
+        return QualityRuleError(f"{where}: rule {rule.name!r}: {key}: {problem}")
+
+    args = rule.args
+    arg_key = "check.arguments." + ("columns" if getattr(args, "columns", None) is not None else "column")
+    for col in getattr(args, "cols", []):
+        if resolve_path(schema, col) is None:
+            raise fail(arg_key, _unknown(col, schema))
+    if rule.function == "referential":
+        lookup = table_schema(args.lookup)
+        key = "check.arguments." + ("lookup_columns" if args.lookup_columns is not None else "columns")
+        for col in args.lookup_cols:
+            if resolve_path(lookup, col) is None:
+                raise fail(key, f"lookup {args.lookup}: {_unknown(col, lookup)}")
+    for key, expression in (("filter", rule.filter), ("check.arguments.expression", _sql(rule))):
+        if expression is None:
+            continue
+        try:
+            check_expression(expression, schema, predicate=True)
+        except ValueError as exc:
+            raise fail(key, str(exc)) from None
+
+
+def _sql(rule: Rule) -> str | None:
+    return rule.args.expression if rule.function == "sql" else None
+
+
+def _unknown(col: str, schema: Any) -> str:
+    near = difflib.get_close_matches(col.lower(), _paths(schema), n=1)
+    return f"unknown column {col!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+
+
+def _paths(schema: Any, prefix: str = "") -> list[str]:
+    """Every column and nested struct field of `schema`, dotted and lower-case."""
+    from sqlglot import exp
+
+    out = []
+    for col in schema.expressions:
+        name = prefix + col.name.lower()
+        out.append(name)
+        kind = col.args.get("kind")
+        if kind is not None and kind.is_type(exp.DataType.Type.STRUCT):
+            out += _paths(kind, name + ".")
+    return out

@@ -137,7 +137,7 @@ def write_gold(spark: Any, tables: Any, name: str, rows: list[dict[str, Any]]) -
 
 
 def write_cost_fixture(spark: Any, tables: Any, today: Any) -> None:
-    """Small gold tables for the cost gauges: two workspaces, USD, one unpriced usage, anomalies."""
+    """Small gold tables for the cost gauges: two workspaces, USD and EUR, unpriced usage, anomalies."""
     from datetime import timedelta
     from decimal import Decimal as D
 
@@ -188,6 +188,16 @@ def write_cost_fixture(spark: Any, tables: Any, today: Any) -> None:
                 "unpriced_quantity": D("0"),
                 "usage_quantity": D("4"),
             },
+            {  # a second price list: its own series, never summed with USD
+                **base,
+                "workspace_id": "ws2",
+                "sku_name": "JOBS_EU",
+                "usage_unit": "DBU",
+                "currency_code": "EUR",
+                "list_cost": D("7"),
+                "unpriced_quantity": D("0"),
+                "usage_quantity": D("7"),
+            },
             {
                 **base,
                 "usage_date": yesterday,
@@ -229,6 +239,15 @@ def write_cost_fixture(spark: Any, tables: Any, today: Any) -> None:
                 "currency_code": "USD",
                 "job_name": "bi",
                 "list_cost": D("1"),
+            },
+            # unpriced: no currency, so not cost (would otherwise top the ranking as currency="")
+            {
+                "usage_date": today,
+                "workspace_id": "ws2",
+                "job_id": "j4",
+                "currency_code": None,
+                "job_name": "new-sku",
+                "list_cost": D("50"),
             },
         ],
     )

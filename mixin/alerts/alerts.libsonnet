@@ -46,7 +46,7 @@ local util = import '../lib/util.libsonnet';
             // when a query starts and exported at every interval while the process lives.
             'absent_over_time(streaming_obs_query_active{%s}[%s])' % [c.jobSelector, c.absentFor],
             'critical',
-            'streaming_obs sends no metrics.',
+            'No metrics from streaming_obs.',
             'No streaming_obs_query_active series matching {%s} for %s: the job is dead, was never started, or its metrics do not reach Prometheus.' % [std.strReplace(c.jobSelector, '"', "'"), c.absentFor],
             '5m',
           ),
@@ -54,7 +54,7 @@ local util = import '../lib/util.libsonnet';
             'StreamingObsTargetDown',
             'up{%s} == 0' % c.jobSelector,
             'critical',
-            'streaming_obs metrics endpoint is down.',
+            'The metrics endpoint of streaming_obs is down.',
             'Prometheus cannot scrape {{ $labels.instance }} (job {{ $labels.job }}): the driver is stopped, crashed or unreachable.',
             '2m',
           ),

@@ -17,6 +17,16 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 
 
+def github_anchors(markdown: str) -> set[str]:
+    """Anchors GitHub derives from a page's headings: lower case, punctuation dropped, spaces to '-'."""
+    import re
+
+    anchors = set()
+    for heading in re.findall(r"^#{1,6} (.+?)\s*$", markdown, re.M):
+        anchors.add(re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-"))
+    return anchors
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

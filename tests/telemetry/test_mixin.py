@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.telemetry.telemetry_helpers import ROOT
+from tests.telemetry.telemetry_helpers import ROOT, github_anchors
 
 DOCKER = ROOT / "docker"
 RULES_FILE = DOCKER / "prometheus" / "alert_rules.yml"
@@ -197,18 +197,9 @@ def test_money_is_shown_per_currency():
 # --- rules ----------------------------------------------------------------------------------
 
 
-def _github_anchors(markdown: str) -> set[str]:
-    """Anchors GitHub derives from headings: lower case, punctuation dropped, spaces to '-'."""
-    anchors = set()
-    for heading in re.findall(r"^#{1,6} (.+?)\s*$", markdown, re.M):
-        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-        anchors.add(slug)
-    return anchors
-
-
 def test_every_alert_has_a_runbook_that_exists():
     troubleshooting = ROOT / "docs" / "troubleshooting.md"
-    anchors = _github_anchors(troubleshooting.read_text())
+    anchors = github_anchors(troubleshooting.read_text())
     assert "storage-not-writable" in anchors  # the slug rule matches the page's own links
     for alert in _alerts():
         url = alert["annotations"]["runbook_url"]

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DURATION ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast wheel docs bench bench-medium bench-full clean
+.PHONY: venv demo test test-fast wheel docs mixin bench bench-medium bench-full clean
 
 $(BIN)/streaming-obs: setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ wheel: venv
 
 docs: venv
 	bash scripts/build_api_docs.sh
+
+# Regenerate docker/prometheus/alert_rules.yml and docker/grafana/dashboards/streaming_obs.json
+# from the jsonnet mixin (mixin/); installs jsonnet (and mixtool) through .ci/install-jsonnet.sh.
+mixin:
+	bash scripts/build_mixin.sh
 
 bench: venv
 	$(BIN)/python -m benchmarks.run --quick

@@ -48,6 +48,8 @@ setup(
             "databricks-bundles>=0.260",
             "grpcio>=1.60",
             "opentelemetry-proto>=1.30",
+            # tests/telemetry/test_datadog.py validates docker/datadog/ with Datadog's API models
+            "datadog-api-client>=2.30",
             # benchmarks/ plots (make bench); not needed by the product
             "matplotlib>=3.8",
         ],

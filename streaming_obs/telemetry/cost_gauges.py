@@ -5,7 +5,8 @@ Every `telemetry.cost_metrics_interval_seconds` a background thread (a
 aggregations of today's (UTC) gold rows and replaces the gauge snapshot in one step, so a label
 set that disappeared (yesterday's workspace, a job that fell out of the top N) stops being
 exported. A gold table that does not exist yet reads as empty; a failed read keeps the previous
-snapshot and is counted (`streaming_obs_cost_gauges_refresh_failures_total`).
+snapshot and is counted (`streaming_obs_cost_gauges_refresh_failures_total`). Every cost
+series carries one currency (a `currency` label); rows without a price are usage, not cost.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ __all__ = ["CostGauges", "read_cost_snapshot", "Snapshot"]
 _log = logging.getLogger(__name__)
 
 Snapshot = dict[str, list[tuple[float, dict[str, str]]]]
-LIST_COST = "streaming_obs.list_cost_today"
-BY_JOB = "streaming_obs.list_cost_today_by_job"
-BY_TAG = "streaming_obs.list_cost_today_by_tag"
-UNPRICED = "streaming_obs.unpriced_usage_quantity_today"
-ANOMALIES = "streaming_obs.cost_anomalies_open"
+LIST_COST = "streaming_obs.workspace.list_cost_today"
+BY_JOB = "streaming_obs.job.list_cost_today"
+BY_TAG = "streaming_obs.tag.list_cost_today"
+UNPRICED = "streaming_obs.workspace.unpriced_usage_today"
+ANOMALIES = "streaming_obs.workspace.cost_anomalies_open"
 
 
 def _utc_today() -> date:
@@ -93,8 +94,10 @@ def read_cost_snapshot(
 
     by_job = _read(spark, tables, "cost_by_job_daily")
     if by_job is not None:
+        # Unpriced rows have no currency: they are not cost (see UNPRICED), and a series with
+        # currency="" would mix them into the ranking. One currency per series.
         rows = (
-            by_job.where(F.col("usage_date") == F.lit(day))
+            by_job.where((F.col("usage_date") == F.lit(day)) & F.col("currency_code").isNotNull())
             .groupBy("workspace_id", "job_id", "currency_code")
             .agg(F.sum("list_cost").alias("cost"), F.max("job_name").alias("job_name"))
             .orderBy(F.col("cost").desc_nulls_last())
@@ -117,12 +120,12 @@ def read_cost_snapshot(
     by_tag = _read(spark, tables, "cost_by_tag_daily")
     if by_tag is not None:
         ranked = (
-            by_tag.where(F.col("usage_date") == F.lit(day))
+            by_tag.where((F.col("usage_date") == F.lit(day)) & F.col("currency_code").isNotNull())
             .groupBy("tag_key", "tag_value", "currency_code")
             .agg(F.sum("list_cost").alias("cost"))
             .withColumn(
                 "rank",
-                F.row_number().over(Window.partitionBy("tag_key").orderBy(F.col("cost").desc_nulls_last())),
+                F.row_number().over(Window.partitionBy("tag_key", "currency_code").orderBy(F.col("cost").desc_nulls_last())),
             )
             .where(F.col("rank") <= top_n)
             .collect()

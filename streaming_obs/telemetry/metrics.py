@@ -56,8 +56,8 @@ def _s(name: str, kind: str, labels: tuple[str, ...], description: str, unit: st
 Q = ("query",)
 SPECS: tuple[MetricSpec, ...] = (
     # --- batches ---------------------------------------------------------------------------
-    _s("streaming_obs.batch.input_rows", "counter", Q, "Rows read by completed micro-batches."),
-    _s("streaming_obs.batches", "counter", Q, "Completed micro-batches (each batch id once per run)."),
+    _s("streaming_obs.batch.input_rows", "counter", Q, "Rows read by completed micro-batches.", "{row}"),
+    _s("streaming_obs.batches", "counter", Q, "Completed micro-batches (each batch id once per run).", "{batch}"),
     _s(
         "streaming_obs.batch.duration",
         "histogram",
@@ -74,6 +74,7 @@ SPECS: tuple[MetricSpec, ...] = (
         ("query", "table"),
         "Rows written to a Delta table, from the commit's operationMetrics (foreachBatch sinks "
         "report numOutputRows=-1).",
+        "{row}",
     ),
     _s(
         "streaming_obs.batch.last_completed_timestamp",
@@ -99,9 +100,9 @@ SPECS: tuple[MetricSpec, ...] = (
         "source reports a latest offset, else (Delta path sources) the table's latest version "
         "probed on the worker thread; absent where neither is known (e.g. Delta Sharing).",
     ),
-    _s("streaming_obs.source.backlog_files", "gauge", ("query", "source"), "Delta source numFilesOutstanding."),
+    _s("streaming_obs.source.backlog_files", "gauge", ("query", "source"), "Delta source numFilesOutstanding.", "{file}"),
     _s("streaming_obs.source.backlog", "gauge", ("query", "source"), "Delta source numBytesOutstanding.", "By"),
-    _s("streaming_obs.state.rows", "gauge", ("query", "operator"), "Rows held in the state store."),
+    _s("streaming_obs.state.rows", "gauge", ("query", "operator"), "Rows held in the state store.", "{row}"),
     _s("streaming_obs.state.memory", "gauge", ("query", "operator"), "Memory used by the state store.", "By"),
     # --- quality ---------------------------------------------------------------------------
     _s(
@@ -110,6 +111,7 @@ SPECS: tuple[MetricSpec, ...] = (
         ("layer", "table", "rule", "outcome"),
         "Rows per quality rule and outcome (passed, failed, warned, dropped, quarantined), from "
         "observations named dq_<layer>_<table>.",
+        "{row}",
     ),
     _s(
         "streaming_obs.quality.table_rows",
@@ -117,6 +119,7 @@ SPECS: tuple[MetricSpec, ...] = (
         ("layer", "table", "kind"),
         "Rows per checked table by kind (in, kept, dropped, quarantined, failed), from the "
         "rows_* fields of dq_<layer>_<table>.",
+        "{row}",
     ),
     # --- queries ---------------------------------------------------------------------------
     _s("streaming_obs.query.active", "gauge", Q, "1 while the query runs (started, not terminated), else 0."),
@@ -133,8 +136,11 @@ SPECS: tuple[MetricSpec, ...] = (
         ("query", "error_class"),
         "Query terminations; error_class=none for a clean stop, else Spark's error class or the "
         "exception type. Every failed micro-batch ends in one.",
+        "{termination}",
     ),
-    _s("streaming_obs.query.restarts", "counter", ("query", "error_class"), "Restarts by the supervisor."),
+    _s(
+        "streaming_obs.query.restarts", "counter", ("query", "error_class"), "Restarts by the supervisor.", "{restart}"
+    ),
     _s(
         "streaming_obs.query.recovery_time",
         "histogram",
@@ -143,35 +149,42 @@ SPECS: tuple[MetricSpec, ...] = (
         "s",
     ),
     # --- cost (read from gold) ---------------------------------------------------------------
+    # One series per currency: `currency` is a label, never part of a name, and every series
+    # holds one currency (rows without a price, hence without a currency, are not cost: they
+    # feed unpriced_usage). Aggregate with `sum by (currency)`, never a bare sum(). What is
+    # broken down (workspace, job, tag) is the entity in the name's namespace, not a `_by_<label>`
+    # suffix: the three are different top-N aggregations of the same cost, so they cannot be
+    # one metric whose sum() means anything.
     _s(
-        "streaming_obs.list_cost_today",
+        "streaming_obs.workspace.list_cost_today",
         "observable_gauge",
         ("workspace_id", "currency"),
-        "Today's (UTC) list cost per workspace, from gold cost_daily.",
+        "Today's (UTC) list cost per workspace and currency, from gold cost_daily.",
     ),
     _s(
-        "streaming_obs.list_cost_today_by_job",
+        "streaming_obs.job.list_cost_today",
         "observable_gauge",
         ("workspace_id", "job_id", "job_name", "currency"),
-        "Today's list cost of the top-N jobs (telemetry.cost_top_n), from gold cost_by_job_daily.",
+        "Today's list cost of the top-N jobs (telemetry.cost_top_n) per currency, from gold cost_by_job_daily.",
     ),
     _s(
-        "streaming_obs.list_cost_today_by_tag",
+        "streaming_obs.tag.list_cost_today",
         "observable_gauge",
         ("tag_key", "tag_value", "currency"),
-        "Today's list cost of the top-N values per tag key, from gold cost_by_tag_daily.",
+        "Today's list cost of the top-N values per tag key and currency, from gold cost_by_tag_daily.",
     ),
     _s(
-        "streaming_obs.unpriced_usage_quantity_today",
+        "streaming_obs.workspace.unpriced_usage_today",
         "observable_gauge",
         ("workspace_id", "usage_unit"),
-        "Today's usage with no matching list price, from gold cost_daily.unpriced_quantity.",
+        "Today's usage (in usage_unit) with no matching list price, from gold cost_daily.unpriced_quantity.",
     ),
     _s(
-        "streaming_obs.cost_anomalies_open",
+        "streaming_obs.workspace.cost_anomalies_open",
         "observable_gauge",
         ("workspace_id",),
         "Cost anomalies (is_anomaly) on the last telemetry.anomaly_open_days days, from gold cost_anomalies.",
+        "{anomaly}",
     ),
     _s(
         "streaming_obs.cost_gauges.last_refresh_timestamp",
@@ -180,7 +193,13 @@ SPECS: tuple[MetricSpec, ...] = (
         "Unix time of the last successful read of the cost gauges from gold.",
         "s",
     ),
-    _s("streaming_obs.cost_gauges.refresh_failures", "observable_counter", (), "Failed reads of the cost gauges."),
+    _s(
+        "streaming_obs.cost_gauges.refresh_failures",
+        "observable_counter",
+        (),
+        "Failed reads of the cost gauges.",
+        "{failure}",
+    ),
     # --- the telemetry itself ----------------------------------------------------------------
     _s(
         "streaming_obs.telemetry.breaker_state",
@@ -193,18 +212,21 @@ SPECS: tuple[MetricSpec, ...] = (
         "observable_counter",
         ("exporter",),
         "Exports that failed or exceeded the breaker's call timeout.",
+        "{export}",
     ),
     _s(
         "streaming_obs.telemetry.dropped_points",
         "observable_counter",
         ("exporter",),
         "Data points dropped by the breaker (while open, or by a failed export).",
+        "{point}",
     ),
     _s(
         "streaming_obs.telemetry.dropped_events",
         "observable_counter",
         (),
         "Listener events dropped because the worker queue was full.",
+        "{event}",
     ),
 )
 SPEC_BY_NAME = {s.name: s for s in SPECS}

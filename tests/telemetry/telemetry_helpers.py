@@ -17,6 +17,16 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 
 
+def github_anchors(markdown: str) -> set[str]:
+    """Anchors GitHub derives from a page's headings: lower case, punctuation dropped, spaces to '-'."""
+    import re
+
+    anchors = set()
+    for heading in re.findall(r"^#{1,6} (.+?)\s*$", markdown, re.M):
+        anchors.add(re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-"))
+    return anchors
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -137,7 +147,7 @@ def write_gold(spark: Any, tables: Any, name: str, rows: list[dict[str, Any]]) -
 
 
 def write_cost_fixture(spark: Any, tables: Any, today: Any) -> None:
-    """Small gold tables for the cost gauges: two workspaces, USD, one unpriced usage, anomalies."""
+    """Small gold tables for the cost gauges: two workspaces, USD and EUR, unpriced usage, anomalies."""
     from datetime import timedelta
     from decimal import Decimal as D
 
@@ -188,6 +198,16 @@ def write_cost_fixture(spark: Any, tables: Any, today: Any) -> None:
                 "unpriced_quantity": D("0"),
                 "usage_quantity": D("4"),
             },
+            {  # a second price list: its own series, never summed with USD
+                **base,
+                "workspace_id": "ws2",
+                "sku_name": "JOBS_EU",
+                "usage_unit": "DBU",
+                "currency_code": "EUR",
+                "list_cost": D("7"),
+                "unpriced_quantity": D("0"),
+                "usage_quantity": D("7"),
+            },
             {
                 **base,
                 "usage_date": yesterday,
@@ -229,6 +249,15 @@ def write_cost_fixture(spark: Any, tables: Any, today: Any) -> None:
                 "currency_code": "USD",
                 "job_name": "bi",
                 "list_cost": D("1"),
+            },
+            # unpriced: no currency, so not cost (would otherwise top the ranking as currency="")
+            {
+                "usage_date": today,
+                "workspace_id": "ws2",
+                "job_id": "j4",
+                "currency_code": None,
+                "job_name": "new-sku",
+                "list_cost": D("50"),
             },
         ],
     )

@@ -57,25 +57,28 @@ def test_cost_snapshot_from_gold(spark, gold_root, tmp_path):
     empty = read_cost_snapshot(spark, Tables(_settings(tmp_path)), today=TODAY)
     assert all(not v for v in empty.values())  # no gold tables yet: nothing, and no error
     snap = read_cost_snapshot(spark, Tables(_settings(gold_root)), today=TODAY, top_n=2, open_days=2)
-    assert _as_dict(snap, "streaming_obs.list_cost_today", "workspace_id", "currency") == {
+    assert _as_dict(snap, "streaming_obs.workspace.list_cost_today", "workspace_id", "currency") == {
         ("ws1", "USD"): 10.5,
         ("ws2", "USD"): 2.0,
+        ("ws2", "EUR"): 7.0,  # one currency per series
     }
-    assert _as_dict(snap, "streaming_obs.unpriced_usage_quantity_today", "workspace_id", "usage_unit") == {
+    assert _as_dict(snap, "streaming_obs.workspace.unpriced_usage_today", "workspace_id", "usage_unit") == {
         ("ws1", "DBU"): 3.0,
         ("ws2", "DBU"): 0.0,
     }
-    assert _as_dict(snap, "streaming_obs.list_cost_today_by_job", "job_id", "job_name") == {
+    # j4 (no price, no currency, list_cost 50) is usage, not cost: it does not enter the top 2
+    assert all(labels["currency"] for series in snap.values() for _, labels in series if "currency" in labels)
+    assert _as_dict(snap, "streaming_obs.job.list_cost_today", "job_id", "job_name") == {
         ("j1", "etl"): 5.0,
         ("j2", "ml"): 3.0,
     }
-    assert _as_dict(snap, "streaming_obs.list_cost_today_by_tag", "tag_key", "tag_value") == {
+    assert _as_dict(snap, "streaming_obs.tag.list_cost_today", "tag_key", "tag_value") == {
         ("team", "a"): 6.0,
         ("team", "b"): 2.0,
         ("project", "x"): 9.0,
     }
     # ws1: today + yesterday; ws2's anomaly is 3 days old: not open
-    assert _as_dict(snap, "streaming_obs.cost_anomalies_open", "workspace_id") == {("ws1",): 2.0, ("ws2",): 0.0}
+    assert _as_dict(snap, "streaming_obs.workspace.cost_anomalies_open", "workspace_id") == {("ws1",): 2.0, ("ws2",): 0.0}
 
 
 def test_cost_gauges_thread_publishes_and_counts_failures(spark, gold_root, monkeypatch):
@@ -85,11 +88,11 @@ def test_cost_gauges_thread_publishes_and_counts_failures(spark, gold_root, monk
     gauges = CostGauges(spark, Tables(settings), tel.instruments, settings.telemetry, today=lambda: TODAY)
     try:
         gauges.start()
-        wait_until(lambda: "streaming_obs.list_cost_today" in points(reader), 300, what="cost gauges")
+        wait_until(lambda: "streaming_obs.workspace.list_cost_today" in points(reader), 300, what="cost gauges")
         gauges.stop()
         p = points(reader)
-        assert value(p, "streaming_obs.list_cost_today", workspace_id="ws1", currency="USD") == pytest.approx(10.5)
-        assert value(p, "streaming_obs.cost_anomalies_open", workspace_id="ws1") == 2
+        assert value(p, "streaming_obs.workspace.list_cost_today", workspace_id="ws1", currency="USD") == pytest.approx(10.5)
+        assert value(p, "streaming_obs.workspace.cost_anomalies_open", workspace_id="ws1") == 2
         assert value(p, "streaming_obs.cost_gauges.last_refresh_timestamp") == pytest.approx(time.time(), abs=300)
 
         def broken(*a, **k):
@@ -100,7 +103,7 @@ def test_cost_gauges_thread_publishes_and_counts_failures(spark, gold_root, monk
         p = points(reader)
         assert value(p, "streaming_obs.cost_gauges.refresh_failures") == 1
         # the last good snapshot stays exported
-        assert value(p, "streaming_obs.list_cost_today", workspace_id="ws2", currency="USD") == pytest.approx(2.0)
+        assert value(p, "streaming_obs.workspace.list_cost_today", workspace_id="ws2", currency="USD") == pytest.approx(2.0)
     finally:
         gauges.stop()
         tel.shutdown(timeout_s=5)

@@ -36,8 +36,8 @@ def test_validate_config_ok_and_one_line_errors(tmp_path):
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines() == [
         "error: $STREAMING_OBS_CATALOG: catalog: 'x; DROP TABLE y' is not a valid identifier: use letters, digits and '_'"]
-    missing = runner.invoke(app, ["validate-config", "--env", "qa"], env=_env(tmp_path))
-    assert missing.exit_code == 2 and "qa.yaml: (file): not found" in missing.output
+    unknown = runner.invoke(app, ["validate-config", "--env", "qa"], env=_env(tmp_path))
+    assert unknown.exit_code == 2 and "'qa' is not one of 'local', 'dev', 'staging', 'prod'" in " ".join(unknown.output.split())
 
 
 def test_bootstrap_dry_run_prints_every_table(tmp_path):

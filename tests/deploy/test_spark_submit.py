@@ -133,7 +133,7 @@ def _overrides_as_env(settings) -> dict[str, str]:
     }
 
 
-# Each usage row with its list price (design.md's window rule); sums are done in Python with
+# Each usage row with its list price (the window rule of docs/architecture.md#money); sums are done in Python with
 # exact decimals, independently of the pipeline's SQL.
 PRICED_USAGE = """
 SELECT u.usage_date, u.workspace_id, u.sku_name, u.billing_origin_product, u.usage_unit, p.currency_code,

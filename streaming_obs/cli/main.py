@@ -202,6 +202,18 @@ def status(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
     print_status(_spark(settings), settings)
 
 
+config_app = typer.Typer(no_args_is_help=True, help="The settings' JSON Schema and reference.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of a configuration file (base.yaml, <env>.yaml), for editors and CI."""
+    from streaming_obs.config.reference import settings_json_schema
+
+    typer.echo(json.dumps(settings_json_schema(), indent=2))
+
+
 def _register_optional() -> None:
     """Sub-commands that live with their domain modules."""
     from streaming_obs.cli import extra

@@ -35,6 +35,10 @@ def test_wheel_carries_conf_and_sql_as_package_data(wheel):
     text = zipfile.ZipFile(wheel).read(meta).decode()
     assert "Requires-Dist: pydantic" in text and "Requires-Dist: tenacity" in text
     assert 'pyspark==4.2.0; extra == "local"' in text  # clusters bring their own Spark
+    from streaming_obs._version import __version__
+
+    assert f"Version: {__version__}" in text
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 
 
 def test_installed_wheel_runs_outside_the_repo(wheel, tmp_path):
@@ -54,6 +58,12 @@ def test_installed_wheel_runs_outside_the_repo(wheel, tmp_path):
                              cwd=tmp_path, env=env)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("config ok: env=local")
+    # No bundle in an installed wheel: one line says what deploy needs (and nothing about OTLP).
+    deploy = subprocess.run([str(exe), "deploy", "--env", "prod", "--dry-run"], capture_output=True, text=True,
+                            cwd=tmp_path, env=env)
+    assert deploy.returncode == 2 and deploy.stdout == ""
+    (line,) = deploy.stderr.strip().splitlines()
+    assert line.startswith("error: deploy --env prod needs the bundle: no databricks.yml in ") and "--bundle-root" in line
     bad = subprocess.run([str(exe), "validate-config", "--env", "local"], capture_output=True, text=True,
                          cwd=tmp_path, env={**env, "STREAMING_OBS_SCHEMAS__GOLD": "gold;drop"})
     assert bad.returncode == 2

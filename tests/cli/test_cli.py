@@ -22,7 +22,9 @@ def _env(tmp_path, **extra):
 
 
 def test_version_and_help():
-    assert runner.invoke(app, ["--version"]).output.strip() == "0.1.0"
+    from streaming_obs._version import __version__
+
+    assert runner.invoke(app, ["--version"]).output.strip() == __version__
     out = runner.invoke(app, ["--help"]).output
     for command in ("bootstrap", "validate-config", "simulate", "run", "demo", "status"):
         assert command in out

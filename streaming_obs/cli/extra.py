@@ -23,8 +23,6 @@ def _ctx(env: str, config_dir: str | None):
     return settings, _spark(settings), Tables(settings)
 
 
-
-
 def _friendly(fn):
     from streaming_obs.cli.main import friendly
 

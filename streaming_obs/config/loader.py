@@ -26,7 +26,7 @@ __all__ = ["ENVIRONMENTS", "ENV_PREFIX", "RESERVED_VARS", "load_settings", "conf
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
 ENV_PREFIX = "STREAMING_OBS_"
 #: Variables with the prefix that are not config keys: the conf dir, the CLI's --env, the salt,
-#: and every knob of spark-submit.sh (tests/config checks the script reads no other).
+#: and every knob of spark-submit.sh (tests/cli/test_cli_options.py checks the script reads no other).
 RESERVED_VARS = frozenset({
     "STREAMING_OBS_CONF_DIR", "STREAMING_OBS_ENV", "STREAMING_OBS_PII_SALT",
     "STREAMING_OBS_CACHE", "STREAMING_OBS_DELTA_JARS", "STREAMING_OBS_DELTA_PACKAGE", "STREAMING_OBS_PYENV_ARCHIVE",

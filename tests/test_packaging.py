@@ -45,11 +45,13 @@ def test_installed_wheel_runs_outside_the_repo(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = venv / "bin" / "pip"
-    # Runtime deps only (no Spark): validate-config must not need Spark.
-    subprocess.run([str(pip), "install", "--quiet", str(wheel)], check=True, capture_output=True, text=True)
     exe = venv / "bin" / "streaming-obs"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMING_OBS_")}
+    # A PYTHONPATH onto a checkout (with its build's egg-info) would make pip think the wheel
+    # is already installed.
     env.pop("PYTHONPATH", None)
+    # Runtime deps only (no Spark): validate-config must not need Spark.
+    subprocess.run([str(pip), "install", "--quiet", str(wheel)], check=True, capture_output=True, text=True, env=env)
     helped = subprocess.run([str(exe), "--help"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert helped.returncode == 0, helped.stderr
     for command in ("bootstrap", "validate-config", "simulate", "run", "demo", "status"):

@@ -89,3 +89,21 @@ def test_local_plan_uses_spark_submit(settings):
     assert plan.target is None and plan.ok, plan.render()
     assert any(c.startswith("./spark-submit.sh") for c in plan.commands)
     assert plan.governance == []
+
+
+def test_a_service_principal_set_on_the_target_is_enough(tmp_path):
+    import shutil
+
+    import yaml
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("databricks.yml", "setup.py"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "resources", root / "resources")
+    bundle = yaml.safe_load((root / "databricks.yml").read_text())
+    bundle["targets"]["prod"]["variables"] = {"service_principal": "sp-from-target"}
+    (root / "databricks.yml").write_text(yaml.safe_dump(bundle, sort_keys=False))
+    plan = deploy_plan(load_settings("prod", environ={}), bundle_root=root, environ={})
+    assert plan.ok, plan.render()
+    assert "[ok  ] run as: service principal sp-from-target" in plan.render()

@@ -96,6 +96,7 @@ def test_the_driver_finds_env_in_cli_arguments():
 
     assert env_from_args(["run", "--env", "staging", "--available-now"]) == "staging"
     assert env_from_args(["run", "--env=prod"]) == "prod"
+    assert env_from_args(["run", "-e", "dev"]) == "dev"
     assert env_from_args(["status"], default="local") in ("local", os.environ.get("STREAMING_OBS_ENV", "local"))
 
 

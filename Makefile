@@ -30,6 +30,7 @@ wheel: venv
 	$(BIN)/python -m build --wheel --outdir dist .
 
 docs: venv
+	$(BIN)/python scripts/gen_config_doc.py
 	bash scripts/build_api_docs.sh
 
 # Regenerate docker/prometheus/alert_rules.yml and docker/grafana/dashboards/streaming_obs.json

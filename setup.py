@@ -1,12 +1,19 @@
 """Build the streaming_obs wheel. conf/ and sql/ ship inside it as package data."""
 
+import re
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
+# The version lives in streaming_obs/_version.py alone; read, not imported (no dependencies yet).
+VERSION = re.search(r'^__version__ = "([^"]+)"', Path(__file__).with_name("streaming_obs").joinpath("_version.py")
+                    .read_text(encoding="utf-8"), re.M).group(1)
 SPARK = ["pyspark==4.2.0", "delta-spark==4.4.0"]
 
 setup(
     name="streaming_obs",
-    version="0.1.0",
+    version=VERSION,
+    license="Apache-2.0",
     description="Databricks cost and reliability, streamed from the system tables to gold Delta tables",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

@@ -4,9 +4,8 @@ Spark Structured Streaming takes the system tables through bronze, silver and go
 tables, checks data quality on every micro-batch and exports OpenTelemetry metrics.
 """
 
+from streaming_obs._version import __version__
 from streaming_obs.config import Settings, load_settings
 from streaming_obs.errors import StreamingObsError
-
-__version__ = "0.1.0"
 
 __all__ = ["Settings", "StreamingObsError", "__version__", "load_settings"]

@@ -35,17 +35,23 @@ def test_wheel_carries_conf_and_sql_as_package_data(wheel):
     text = zipfile.ZipFile(wheel).read(meta).decode()
     assert "Requires-Dist: pydantic" in text and "Requires-Dist: tenacity" in text
     assert 'pyspark==4.2.0; extra == "local"' in text  # clusters bring their own Spark
+    from streaming_obs._version import __version__
+
+    assert f"Version: {__version__}" in text
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 
 
 def test_installed_wheel_runs_outside_the_repo(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = venv / "bin" / "pip"
-    # Runtime deps only (no Spark): validate-config must not need Spark.
-    subprocess.run([str(pip), "install", "--quiet", str(wheel)], check=True, capture_output=True, text=True)
     exe = venv / "bin" / "streaming-obs"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMING_OBS_")}
+    # A PYTHONPATH onto a checkout (with its build's egg-info) would make pip think the wheel
+    # is already installed.
     env.pop("PYTHONPATH", None)
+    # Runtime deps only (no Spark): validate-config must not need Spark.
+    subprocess.run([str(pip), "install", "--quiet", str(wheel)], check=True, capture_output=True, text=True, env=env)
     helped = subprocess.run([str(exe), "--help"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert helped.returncode == 0, helped.stderr
     for command in ("bootstrap", "validate-config", "simulate", "run", "demo", "status"):
@@ -54,6 +60,12 @@ def test_installed_wheel_runs_outside_the_repo(wheel, tmp_path):
                              cwd=tmp_path, env=env)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("config ok: env=local")
+    # No bundle in an installed wheel: one line says what deploy needs (and nothing about OTLP).
+    deploy = subprocess.run([str(exe), "deploy", "--env", "prod", "--dry-run"], capture_output=True, text=True,
+                            cwd=tmp_path, env=env)
+    assert deploy.returncode == 2 and deploy.stdout == ""
+    (line,) = deploy.stderr.strip().splitlines()
+    assert line.startswith("error: deploy --env prod needs the bundle: no databricks.yml in ") and "--bundle-root" in line
     bad = subprocess.run([str(exe), "validate-config", "--env", "local"], capture_output=True, text=True,
                          cwd=tmp_path, env={**env, "STREAMING_OBS_SCHEMAS__GOLD": "gold;drop"})
     assert bad.returncode == 2

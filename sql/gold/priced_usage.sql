@@ -1,4 +1,4 @@
--- Usage rows in scope with their list price (design.md: the price whose window holds
+-- Usage rows in scope with their list price (docs/architecture.md#money: the price whose window holds
 -- usage_start_time; unit price = pricing.effective_list.default, else pricing.default).
 -- Precision: quantity as DECIMAL(28,18) times price as DECIMAL(20,10) is rounded by Spark to
 -- 17 decimals per row (error < 1e-17 a row); money columns are DECIMAL(38,18).

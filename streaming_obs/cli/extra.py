@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from streaming_obs.cli.options import DEFAULT_ENV, ConfDirOpt, EnvOpt
 
 __all__ = ["parse_fix", "register"]
 
@@ -20,10 +23,6 @@ def _ctx(env: str, config_dir: str | None):
     return settings, _spark(settings), Tables(settings)
 
 
-EnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment: local, dev, staging, prod.")]
-ConfDirOpt = Annotated[str | None, typer.Option("--config-dir", help="Directory with base.yaml and <env>.yaml.")]
-
-
 def _friendly(fn):
     from streaming_obs.cli.main import friendly
 
@@ -31,10 +30,11 @@ def _friendly(fn):
 
 
 @quarantine_app.command("list")
-def quarantine_list(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+def quarantine_list(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
                     source: Annotated[str | None, typer.Option(help="Only this source (e.g. billing_usage).")] = None,
                     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
-                    all_rows: Annotated[bool, typer.Option("--all", help="Include rows already replayed.")] = False) -> None:
+                    all_rows: Annotated[bool, typer.Option("--all", help="Include rows already replayed.")] = False,
+                    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of the rows.")] = False) -> None:
     """Newest quarantined rows first."""
 
     @_friendly
@@ -43,6 +43,9 @@ def quarantine_list(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
 
         _, spark, tables = _ctx(env, config_dir)
         rows = list_quarantine(spark, tables, source=source, limit=limit, include_replayed=all_rows)
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2, default=str))
+            return
         for r in rows:
             typer.echo(f"{r['quarantine_id']}  {r['quarantined_at']}  {r['source_table']}  batch={r['batch_id']}  "
                        f"rules={','.join(r['failed_rules'] or [])}")
@@ -52,7 +55,7 @@ def quarantine_list(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
 
 
 @quarantine_app.command("show")
-def quarantine_show(quarantine_id: str, env: EnvOpt = "local", config_dir: ConfDirOpt = None) -> None:
+def quarantine_show(quarantine_id: str, env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None) -> None:
     """One quarantined row with its raw row."""
 
     @_friendly
@@ -67,7 +70,7 @@ def quarantine_show(quarantine_id: str, env: EnvOpt = "local", config_dir: ConfD
 
 @quarantine_app.command("replay")
 def quarantine_replay(ids: Annotated[list[str] | None, typer.Argument(help="Quarantine ids (default: all of --source).")] = None,
-                      env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+                      env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
                       source: Annotated[str | None, typer.Option(help="Replay every open row of this source.")] = None,
                       fix: Annotated[str | None, typer.Option(help='JSON {"<id>": {"column": value}} of fixes.')] = None) -> None:
     """Send quarantined rows (optionally fixed) back through bronze and its rules."""
@@ -113,7 +116,7 @@ def parse_fix(text: str) -> dict[str, dict[str, object]]:
     return data
 
 
-def govern(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+def govern(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
            dry_run: Annotated[bool, typer.Option("--dry-run/--apply", help="Print the SQL, or apply it.")] = True) -> None:
     """Unity Catalog row filters (workspace isolation) and column masks (emails, statement_text)."""
 
@@ -130,26 +133,58 @@ def govern(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
     go()
 
 
-def deploy(env: EnvOpt = "staging", config_dir: ConfDirOpt = None,
-           dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and check prerequisites.")] = True) -> None:
+def deploy(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
+           dry_run: Annotated[bool, typer.Option("--dry-run/--apply", help="Print the plan and check prerequisites, "
+                                                 "or also run `databricks bundle deploy` when they hold.")] = True,
+           bundle_root: Annotated[str | None, typer.Option("--bundle-root", help="Directory of databricks.yml "
+                                                           "(default: found from the current directory).")] = None) -> None:
     """What deploying an environment would change (bundle target, tables, grants) and its checks."""
 
     @_friendly
     def go() -> None:
-        from streaming_obs.cli.main import settings_for
-        from streaming_obs.deploy.plan import deploy_plan
+        from streaming_obs.cli.main import _fail, settings_for
+        from streaming_obs.deploy.bundle import BUNDLE_FILE, find_bundle_root
+        from streaming_obs.deploy.plan import DATABRICKS_ENVS, deploy_plan
 
-        plan = deploy_plan(settings_for(env, config_dir))
+        settings = settings_for(env, config_dir)
+        root = bundle_root or find_bundle_root()
+        if env in DATABRICKS_ENVS and (root is None or not (Path(root) / BUNDLE_FILE).is_file()):
+            # An installed wheel has no bundle: it is built from a checkout (setup.py, resources/).
+            where = bundle_root or f"{Path.cwd()} or above"
+            _fail(f"deploy --env {env} needs the bundle: no {BUNDLE_FILE} in {where}; run it from a checkout "
+                  "of the streaming_obs repository or pass --bundle-root DIR")
+        plan = deploy_plan(settings, bundle_root=root)
         typer.echo(plan.render())
-        if not dry_run:
-            typer.echo("apply with: databricks bundle deploy -t " + (plan.target or env))
         if not plan.ok:
             raise typer.Exit(1)
+        if not dry_run:
+            _apply(plan, root)
 
     go()
 
 
-def maintain(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+def _apply(plan, root) -> None:
+    """Run the deploy the plan describes: `databricks bundle deploy` for the Databricks targets."""
+    import shutil
+    import subprocess
+
+    from streaming_obs.cli.main import _fail
+
+    if plan.target is None:
+        typer.echo(f"env {plan.env} has no bundle to deploy: run the commands above")
+        return
+    cli = shutil.which("databricks")
+    if cli is None:
+        _fail("--apply needs the databricks CLI on PATH (https://docs.databricks.com/dev-tools/cli/install.html)")
+    cmd = [cli, "bundle", "deploy", "-t", plan.target]
+    typer.echo("running: " + " ".join(cmd[1:]))
+    code = subprocess.run(cmd, cwd=str(root), check=False).returncode
+    if code:
+        _fail(f"databricks bundle deploy -t {plan.target} exited {code}")
+    typer.echo(f"deployed bundle target {plan.target}; next: streaming-obs govern --env {plan.env} --apply")
+
+
+def maintain(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
              vacuum: Annotated[bool, typer.Option(help="Also VACUUM (retention from config, >= 7 days).")] = True) -> None:
     """OPTIMIZE (Z-order by the configured clustering keys) and VACUUM our own tables."""
 
@@ -165,7 +200,7 @@ def maintain(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
 
 
 def reset_checkpoint(source: Annotated[str, typer.Argument(help="The source whose bronze flow to reset (e.g. billing_usage).")],
-                     env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+                     env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
                      yes: Annotated[bool, typer.Option("--yes", help="Do it (without it: say what would happen).")] = False) -> None:
     """Recover bronze_<source> after its source was VACUUMed behind the checkpoint.
 

@@ -17,17 +17,16 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from streaming_obs import __version__
+from streaming_obs.cli.options import DEFAULT_ENV, ConfDirOpt, EnvOpt
 from streaming_obs.config import Settings, load_settings
 from streaming_obs.errors import StreamingObsError
 from streaming_obs.logs import configure_logging
 
 __all__ = ["app", "check_rules", "main", "preflight"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Databricks cost and reliability, streamed from the system tables.")
 
-EnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment: local, dev, staging, prod.")]
-ConfDirOpt = Annotated[str | None, typer.Option("--config-dir", help="Directory with base.yaml and <env>.yaml (default: shipped).")]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -103,7 +102,7 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
 
 @app.command("validate-config")
 @friendly
-def validate_config(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+def validate_config(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
                     show: Annotated[bool, typer.Option(help="Print the effective settings as JSON.")] = False) -> None:
     """Load and check the configuration (and the quality rules) without starting Spark."""
     from streaming_obs.config import config_hash
@@ -117,7 +116,7 @@ def validate_config(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
 
 @app.command()
 @friendly
-def bootstrap(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+def bootstrap(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
               dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the DDL only.")] = False) -> None:
     """Create the schemas and every bronze, silver, gold and ops table (idempotent)."""
     from streaming_obs.bootstrap import bootstrap as do_bootstrap
@@ -139,7 +138,7 @@ def bootstrap(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
 
 @app.command()
 @friendly
-def simulate(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+def simulate(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
              days: Annotated[int | None, typer.Option(help="History mode: days of history to write.")] = None,
              usage_rows: Annotated[int | None, typer.Option(help="History mode: target number of usage rows.")] = None,
              rows_per_second: Annotated[float | None, typer.Option(help="Continuous mode: usage rows per second.")] = None,
@@ -183,7 +182,7 @@ def _on_signals(stop: threading.Event) -> None:
 
 @app.command()
 @friendly
-def run(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+def run(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
         available_now: Annotated[bool, typer.Option("--available-now", help="Process what is available, then exit 0.")] = False,
         duration: Annotated[float | None, typer.Option(help="Stop after N seconds (continuous mode).")] = None) -> None:
     """Run the streaming pipeline: sources → bronze → silver → gold."""
@@ -200,7 +199,7 @@ def run(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
 
 @app.command()
 @friendly
-def demo(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
+def demo(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
          duration: Annotated[float | None, typer.Option(help="Stop after N seconds (default: until Ctrl-C).")] = None,
          days: Annotated[int, typer.Option(help="Days of history to simulate first.")] = 3,
          rows_per_second: Annotated[float | None, typer.Option(help="Simulated usage rows per second.")] = None) -> None:
@@ -218,12 +217,28 @@ def demo(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
 
 @app.command()
 @friendly
-def status(env: EnvOpt = "local", config_dir: ConfDirOpt = None) -> None:
+def status(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False) -> None:
     """Show each table's version and rows, and the latest batch of each query."""
-    from streaming_obs.cli.status import print_status
+    from streaming_obs.cli.status import collect_status, print_status
 
     settings = settings_for(env, config_dir)
+    if as_json:
+        typer.echo(json.dumps(collect_status(_spark(settings), settings), indent=2, default=str))
+        return
     print_status(_spark(settings), settings)
+
+
+config_app = typer.Typer(no_args_is_help=True, help="The settings' JSON Schema and reference.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of a configuration file (base.yaml, <env>.yaml), for editors and CI."""
+    from streaming_obs.config.reference import settings_json_schema
+
+    typer.echo(json.dumps(settings_json_schema(), indent=2))
 
 
 def _register_optional() -> None:

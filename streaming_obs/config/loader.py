@@ -21,15 +21,18 @@ from pydantic import ValidationError
 from streaming_obs.config.models import Settings
 from streaming_obs.errors import ConfigError, InvalidIdentifierError
 
-__all__ = ["ENVIRONMENTS", "ENV_PREFIX", "load_settings", "config_hash", "conf_dir", "decode_utf8", "yaml_problem"]
+__all__ = ["ENVIRONMENTS", "ENV_PREFIX", "RESERVED_VARS", "load_settings", "config_hash", "conf_dir", "decode_utf8",
+           "yaml_problem"]
 
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
 ENV_PREFIX = "STREAMING_OBS_"
-# Variables with this prefix that are not config keys (secrets, the conf dir itself).
-_RESERVED_VARS = {
-    "STREAMING_OBS_CONF_DIR", "STREAMING_OBS_PII_SALT", "STREAMING_OBS_ENV", "STREAMING_OBS_CACHE",
-    "STREAMING_OBS_DELTA_JARS", "STREAMING_OBS_PYENV_ARCHIVE", "STREAMING_OBS_SUBMIT_DRY_RUN",
-}
+#: Variables with the prefix that are not config keys: the conf dir, the CLI's --env, the salt,
+#: and every knob of spark-submit.sh (tests/cli/test_cli_options.py checks the script reads no other).
+RESERVED_VARS = frozenset({
+    "STREAMING_OBS_CONF_DIR", "STREAMING_OBS_ENV", "STREAMING_OBS_PII_SALT",
+    "STREAMING_OBS_CACHE", "STREAMING_OBS_DELTA_JARS", "STREAMING_OBS_DELTA_PACKAGE", "STREAMING_OBS_PYENV_ARCHIVE",
+    "STREAMING_OBS_PYTHON", "STREAMING_OBS_SPARK_LOG_LEVEL", "STREAMING_OBS_SUBMIT_DRY_RUN", "STREAMING_OBS_WHEEL",
+})
 
 
 def conf_dir(override: str | os.PathLike[str] | None = None) -> Traversable:
@@ -110,7 +113,7 @@ def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]
     """STREAMING_OBS_TRIGGER__INTERVAL_SECONDS=5 -> {'trigger': {'interval_seconds': 5}}."""
     found = []
     for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or name in _RESERVED_VARS:
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_VARS:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
         try:

@@ -45,16 +45,22 @@ SOURCE_NAMES: tuple[str, ...] = (
 
 class _Model(BaseModel):
     # NaN and infinity are refused everywhere: `interval_seconds: .inf` would pass `gt=0`.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # Attribute docstrings become field descriptions: the JSON Schema (`config schema`) and the
+    # reference in docs/configuration.md are generated from them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True)
 
 
 class SchemasConfig(_Model):
     """Schema (database) names of the four layers."""
 
     bronze: str = "plt_bronze"
+    """Schema of the bronze tables (raw rows plus ingest metadata)."""
     silver: str = "plt_silver"
+    """Schema of the silver tables (latest row per key, SCD2 where documented)."""
     gold: str = "plt_gold"
+    """Schema of the gold contract tables (docs/data-dictionary.md)."""
     ops: str = "plt_ops"
+    """Schema of the ops tables (batch runs, quality results, quarantine, audit, lineage)."""
 
     @field_validator("bronze", "silver", "gold", "ops")
     @classmethod
@@ -66,8 +72,11 @@ class StorageConfig(_Model):
     """Where tables and checkpoints live. Locally every table is `<warehouse>/<schema>/<table>`."""
 
     warehouse: str = ".streaming_obs/warehouse"
+    """Root of path-based tables: `<warehouse>/<schema>/<table>`."""
     checkpoints: str = ".streaming_obs/checkpoints"
+    """One checkpoint directory per query; on Databricks it must outlive the cluster (a UC volume)."""
     use_metastore: bool = False
+    """True: tables are `catalog.schema.table` in the metastore (Databricks)."""
 
     @field_validator("warehouse", "checkpoints")
     @classmethod
@@ -79,25 +88,39 @@ class SparkConfig(_Model):
     """How the Spark session is built when streaming_obs builds it (not on Databricks)."""
 
     master: str = "local[*]"
+    """Spark master when streaming_obs builds the session (not on Databricks or under spark-submit)."""
     app_name: str = "streaming_obs"
+    """Spark application name of a session streaming_obs builds."""
     shuffle_partitions: int = Field(4, ge=1, le=10_000)
+    """`spark.sql.shuffle.partitions` of a session streaming_obs builds."""
     delta_package: str = "io.delta:delta-spark_4.2_2.13:4.4.0"
+    """Maven coordinates of Delta Lake, fetched with `--packages` when `jars` is empty."""
     jars: list[str] = Field(default_factory=list)
+    """Local Delta jars to use instead of `delta_package` (no Maven Central access)."""
     conf: dict[str, str] = Field(default_factory=dict)
+    """Extra Spark settings; they override the small-driver settings streaming_obs sets (docs/performance.md)."""
     ui: bool = False
+    """Start the Spark UI of a session streaming_obs builds."""
 
 
 class SourceConfig(_Model):
     """One system table: where it is and how it is read."""
 
     table: str | None = None
+    """Metastore name of the source table (e.g. `system.billing.usage`); exactly one of `table` and `path`."""
     path: str | None = None
+    """Delta path of the source (relative paths are under `simulator.root`); exactly one of `table` and `path`."""
     mode: Literal["cdf", "append", "snapshot"] = "cdf"
+    """How the source is read: `cdf` (change data feed), `append` (skipChangeCommits) or `snapshot` (re-read and anti-joined)."""
     snapshot_interval_seconds: int = Field(300, ge=1)
+    """Re-read interval of a `snapshot` source."""
     max_files_per_trigger: int | None = Field(None, ge=1)
+    """Cap on files per micro-batch (`maxFilesPerTrigger`); null: Delta's default."""
     # Delta's maxBytesPerTrigger, e.g. "256m": a soft cap (a batch always takes at least one file).
     max_bytes_per_trigger: str | None = Field(None, pattern=r"^[0-9]+[kmgKMG]?[bB]?$")
+    """Soft cap of bytes per micro-batch (`maxBytesPerTrigger`, e.g. `256m`); null: no cap."""
     starting_version: int | None = Field(None, ge=0)
+    """First source version to read (a checkpoint reset after VACUUM); null: from the start."""
 
     @field_validator("table")
     @classmethod
@@ -120,48 +143,70 @@ class TriggerConfig(_Model):
     """Micro-batch trigger of every query."""
 
     interval_seconds: float = Field(10, gt=0)
-    #: the gold query (everything but cost_daily) runs on its own, slower trigger so that it
-    #: never delays the usage query's cost_daily
+    """Micro-batch interval of every source query (the usage query keeps cost_daily on it)."""
     gold_interval_seconds: float = Field(30, gt=0)
+    """Micro-batch interval of the gold query (every gold table but cost_daily): slower, so that
+    it never delays cost_daily."""
     available_now: bool = False
+    """Process what is available, then stop (`Trigger.AvailableNow`)."""
 
 
 class OtlpConfig(_Model):
     """OTLP export; the standard OTEL_EXPORTER_OTLP_* variables fill what is left empty."""
 
     enabled: bool = False
+    """Export metrics over OTLP."""
     endpoint: str | None = None
+    """Collector endpoint; null: `OTEL_EXPORTER_OTLP_ENDPOINT`."""
     protocol: Literal["grpc", "http/protobuf"] = "grpc"
+    """OTLP transport."""
     insecure: bool = True
+    """gRPC without TLS."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Extra OTLP headers (e.g. an API key)."""
     timeout_seconds: float = Field(5, gt=0)
+    """Timeout of one export."""
 
 
 class PrometheusConfig(_Model):
     """Prometheus scrape endpoint served by the driver."""
 
     enabled: bool = True
+    """Serve a Prometheus scrape endpoint on the driver."""
     host: str = "127.0.0.1"
+    """Address the scrape endpoint binds."""
     port: int = Field(9464, ge=0, le=65535)
+    """Port of the scrape endpoint (0: any free port)."""
 
 
 class TelemetryConfig(_Model):
     """OpenTelemetry metrics of the pipeline and of the key cost figures."""
 
     service_name: str = "streaming_obs"
+    """OTel `service.name` of the metrics."""
     export_interval_seconds: float = Field(10, gt=0)
+    """Interval of the periodic metric export."""
     otlp: OtlpConfig = OtlpConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
     cost_metrics_interval_seconds: float = Field(60, gt=0)
+    """Interval at which the cost gauges re-read gold."""
     breaker_failure_threshold: int = Field(3, ge=1)
+    """Export failures in a row that open the circuit breaker."""
     breaker_reset_seconds: float = Field(30, gt=0)
+    """How long an open breaker waits before trying again."""
     # Added by the telemetry module (docs/metrics.md describes each).
     breaker_call_timeout_seconds: float = Field(3, gt=0)
+    """Deadline of one exporter call behind the breaker."""
     worker_queue_size: int = Field(10_000, ge=10)
+    """Listener-to-worker queue size; a full queue drops (and counts) events."""
     cost_metrics_enabled: bool = True
+    """Export the cost gauges read from gold."""
     cost_top_n: int = Field(20, ge=1, le=1000)
+    """Series per cost gauge (the top N keys by cost)."""
     anomaly_open_days: int = Field(2, ge=1, le=90)
+    """Days a cost anomaly stays open in the gauges."""
     backlog_probe_seconds: float = Field(15, ge=0)
+    """How often, at most, the backlog probe lists a source table's Delta log; 0: off."""
 
 
 class QualityConfig(_Model):
@@ -170,7 +215,9 @@ class QualityConfig(_Model):
     the path it found in the config directory."""
 
     rules_file: str = "quality_rules.yaml"
+    """Quality rules: a file shipped in the wheel, or a path (docs/quality-rules.md)."""
     enabled: bool = True
+    """Run the quality rules on every micro-batch."""
 
     @field_validator("rules_file")
     @classmethod
@@ -184,15 +231,20 @@ class AnomalyConfig(_Model):
     """Daily cost anomaly detection against the previous days of the same key."""
 
     baseline_days: int = Field(7, ge=2, le=90)
+    """Previous days of the same key that form the baseline."""
     z_threshold: float = Field(3.0, gt=0)
+    """Z-score above which a day is an anomaly."""
     min_list_cost: float = Field(1.0, ge=0)
+    """Days costing less are never anomalies."""
 
 
 class CostConfig(_Model):
     """Cost allocation."""
 
     tag_keys: list[str] = Field(default_factory=lambda: ["team", "cost_center", "project"])
+    """Tag keys of `cost_by_tag_daily`."""
     untagged_value: str = "(untagged)"
+    """Tag value given to usage without the tag."""
     anomaly: AnomalyConfig = AnomalyConfig()
 
 
@@ -200,14 +252,23 @@ class SimulatorConfig(_Model):
     """The embedded default: a simulator of the Databricks system tables."""
 
     root: str = ".streaming_obs/system"
+    """Directory the simulator writes its system-table-shaped Delta tables under."""
     seed: int = 42
+    """Random seed (same seed, same data)."""
     workspaces: int = Field(4, ge=1, le=1000)
+    """Simulated workspaces."""
     jobs: int = Field(300, ge=1)
+    """Simulated jobs."""
     clusters: int = Field(200, ge=1)
+    """Simulated clusters."""
     warehouses: int = Field(12, ge=1)
+    """Simulated SQL warehouses."""
     days: int = Field(14, ge=1, le=3650)
+    """Days of history `simulate` writes."""
     rows_per_second: float = Field(50, gt=0)
+    """Usage rows per second of the continuous simulator."""
     flush_seconds: float = Field(5, gt=0)
+    """Interval at which the continuous simulator commits."""
 
     @field_validator("root")
     @classmethod
@@ -219,40 +280,57 @@ class LoggingConfig(_Model):
     """Logging of the entry point (the library itself never configures the root logger)."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level of the entry point."""
     json_format: bool = Field(False, alias="json")
+    """JSON lines instead of text (structlog)."""
 
 
 class ResilienceConfig(_Model):
     """Supervisor restarts and retries inside a batch."""
 
     max_restarts: int = Field(5, ge=0)
+    """Restarts of a failed query (from its checkpoint, with backoff) before the run fails."""
     backoff_initial_seconds: float = Field(2, gt=0)
+    """First wait before a restart; the wait grows exponentially up to `backoff_max_seconds`."""
     backoff_max_seconds: float = Field(60, gt=0)
+    """Longest wait between restarts."""
     write_retries: int = Field(5, ge=1)
+    """Attempts of a Delta write that meets a concurrent-write conflict."""
     stop_timeout_seconds: float = Field(60, gt=0)
+    """How long a graceful stop waits for running batches."""
 
 
 class MaintenanceConfig(_Model):
     """OPTIMIZE / VACUUM of our own tables."""
 
     optimize_write: bool = True
+    """Delta optimized writes on our tables."""
     auto_compact: bool = True
+    """Delta auto compaction on our tables."""
     vacuum_retention_hours: int = Field(168, ge=168)
+    """VACUUM retention, set on each table as `delta.deletedFileRetentionDuration` (at least 7 days)."""
     schedule_minutes: int | None = Field(None, ge=1)
+    """OPTIMIZE + VACUUM every N minutes inside a continuous run; null: off."""
     clustering: dict[str, list[str]] = Field(default_factory=dict)
+    """Z-order columns per `layer.table`."""
 
 
 class GovernanceConfig(_Model):
     """Unity Catalog row filters / column masks and local PII masking."""
 
     mask_pii: bool = False
+    """Hash identities and free text in silver (salted with `$<pii_salt_env>`)."""
     pii_salt_env: str = "STREAMING_OBS_PII_SALT"
+    """Environment variable holding the PII salt."""
     workspace_map_table: str = "workspace_access"
+    """Ops table of `group_name` -> `workspace_id` rows the workspace row filter reads."""
     admin_group: str = "streaming_obs_admins"
+    """Group that sees every row and unmasked columns; the job's service principal must be in it."""
     # Added by deploy/governance (docs/deployment.md): who reads gold and silver, and which
     # columns hold identities (hashed after lower/trim) or free text (hashed as is). Dotted
     # names reach into structs; mask_pii skips names a table does not have.
     reader_group: str = "streaming_obs_readers"
+    """Group granted USE SCHEMA and SELECT on silver and gold (through the row filters and masks)."""
     email_columns: list[str] = Field(
         default_factory=lambda: [
             "executed_by",
@@ -270,7 +348,9 @@ class GovernanceConfig(_Model):
             "identity_metadata.run_by_display_name",
         ]
     )
+    """Columns holding identities, hashed after lower/trim; dotted names reach into structs."""
     text_columns: list[str] = Field(default_factory=lambda: ["statement_text"])
+    """Columns of free text, hashed as they are."""
 
     @field_validator("workspace_map_table", "admin_group", "reader_group")
     @classmethod
@@ -287,13 +367,17 @@ class Settings(_Model):
     """The whole configuration of one environment."""
 
     env: str = "local"
+    """Environment name; set from the `--env` the settings were loaded for."""
     catalog: str | None = None
+    """Unity Catalog catalog (Databricks); null locally."""
     schemas: SchemasConfig = SchemasConfig()
     storage: StorageConfig = StorageConfig()
     spark: SparkConfig = SparkConfig()
     trigger: TriggerConfig = TriggerConfig()
     sources: dict[str, SourceConfig]
+    """Every system table, by short name: all ten are required."""
     source_kind: Literal["simulator", "system_tables"] = "simulator"
+    """Read the simulator or the real system tables; prod refuses `simulator`."""
     telemetry: TelemetryConfig = TelemetryConfig()
     quality: QualityConfig = QualityConfig()
     cost: CostConfig = CostConfig()

@@ -26,6 +26,8 @@ __all__ = [
     "WheelTask",
     "find_bundle_root",
     "load_bundle",
+    "target_jobs",
+    "job_env_vars",
     "resolve",
     "wheel_tasks",
     "setup_metadata",
@@ -104,6 +106,48 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a YAML mapping")
     return data
+
+
+#: Sequences Databricks merges by key when a target overrides a job (not replaced wholesale).
+_KEYED_LISTS = {"job_clusters": "job_cluster_key", "tasks": "task_key"}
+
+
+def _merge_job(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        key = _KEYED_LISTS.get(k)
+        if key and isinstance(v, list) and isinstance(out.get(k), list):
+            merged = {item.get(key): dict(item) for item in out[k]}
+            for item in v:
+                merged[item.get(key)] = _merge(merged.get(item.get(key), {}), item)
+            out[k] = list(merged.values())
+        elif isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _merge_job(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def target_jobs(bundle: Mapping[str, Any], target: str) -> dict[str, dict[str, Any]]:
+    """The jobs of `target`: top-level jobs with `targets.<target>.resources.jobs` merged in.
+
+    Job clusters and tasks merge by their key, as the Databricks CLI does, so a target can add
+    one environment variable to one cluster without repeating the whole job.
+    """
+    jobs = {k: dict(v) for k, v in ((bundle.get("resources") or {}).get("jobs") or {}).items()}
+    overrides = ((((bundle.get("targets") or {}).get(target) or {}).get("resources") or {}).get("jobs")) or {}
+    for key, job in overrides.items():
+        jobs[key] = _merge_job(jobs.get(key, {}), job or {})
+    return jobs
+
+
+def job_env_vars(bundle: Mapping[str, Any], target: str) -> set[str]:
+    """Names of the `spark_env_vars` the job clusters of `target` set."""
+    names: set[str] = set()
+    for job in target_jobs(bundle, target).values():
+        for jc in job.get("job_clusters") or []:
+            names |= set(((jc.get("new_cluster") or {}).get("spark_env_vars") or {}))
+    return names
 
 
 def _variables(bundle: Mapping[str, Any], target: str) -> dict[str, Any]:
@@ -308,9 +352,11 @@ def check_bundle(
             problems.append(f"{where}: a continuous job takes no schedule or trigger")
         if job.get("max_concurrent_runs", 1) != 1:
             problems.append(f"{where}: max_concurrent_runs must be 1 (one writer per checkpoint)")
+        problems.extend(_operations_problems(job, where))
         for target in targets:
+            problems.extend(_salt_problems(bundle, target, f"{where} (target {target})"))
             try:
-                resolved = resolve(job, bundle, target)
+                resolved = resolve(target_jobs(bundle, target)[key], bundle, target)
             except KeyError as exc:
                 problems.append(f"{where} (target {target}): {exc.args[0]}")
                 continue
@@ -355,6 +401,43 @@ def check_bundle(
     if not tasks_seen:
         problems.append("no python_wheel_task in any job")
     return problems
+
+
+#: Health rules every job carries (docs/deployment.md, "Health and notifications").
+HEALTH_METRICS = ("STREAMING_BACKLOG_SECONDS", "RUN_DURATION_SECONDS")
+
+
+def _operations_problems(job: Mapping[str, Any], where: str) -> list[str]:
+    """A production job says when it is unhealthy, tells someone when it fails, and has owners."""
+    problems = []
+    metrics = {r.get("metric") for r in ((job.get("health") or {}).get("rules") or [])}
+    for metric in HEALTH_METRICS:
+        if metric not in metrics:
+            problems.append(f"{where}: no health rule on {metric}")
+    if "on_failure" not in (job.get("email_notifications") or {}) and "on_failure" not in (job.get("webhook_notifications") or {}):
+        problems.append(f"{where}: no on_failure email or webhook notification")
+    levels = {p.get("level") for p in job.get("permissions") or []}
+    if "CAN_MANAGE" not in levels:
+        problems.append(f"{where}: permissions grant nobody CAN_MANAGE")
+    return problems
+
+
+def _salt_problems(bundle: Mapping[str, Any], target: str, where: str) -> list[str]:
+    """The salt secret is wired exactly where conf/<target>.yaml masks PII."""
+    from streaming_obs.config import load_settings
+    from streaming_obs.errors import ConfigError
+
+    try:
+        gov = load_settings(target, environ={}).governance
+    except ConfigError:
+        return []  # reported by the task checks (_env_problems)
+    wired = gov.pii_salt_env in job_env_vars(bundle, target)
+    if gov.mask_pii and not wired:
+        return [f"{where}: conf/{target}.yaml masks PII but the job does not set ${gov.pii_salt_env} from a secret"]
+    if wired and not gov.mask_pii:
+        return [f"{where}: sets ${gov.pii_salt_env} although conf/{target}.yaml does not mask PII "
+                "(a missing secret would keep the cluster from starting)"]
+    return []
 
 
 def _option(params: list[str], name: str) -> str | None:

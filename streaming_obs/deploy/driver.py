@@ -30,10 +30,11 @@ _SUBMIT_OWNED = ("spark.jars", "spark.jars.packages", "spark.master", "spark.dri
 
 
 def env_from_args(argv: Sequence[str], default: str = "local") -> str:
-    """The value of `--env` (``--env X`` or ``--env=X``) in a CLI argument list."""
+    """The value of `--env` (``--env X``, ``-e X`` or ``--env=X``) in a CLI argument list, else
+    ``$STREAMING_OBS_ENV``, else `default` (the CLI resolves it the same way)."""
     args = list(argv)
     for i, arg in enumerate(args):
-        if arg == "--env" and i + 1 < len(args):
+        if arg in ("--env", "-e") and i + 1 < len(args):
             return args[i + 1]
         if arg.startswith("--env="):
             return arg.split("=", 1)[1]

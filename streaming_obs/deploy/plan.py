@@ -135,9 +135,12 @@ def deploy_plan(
         plan.commands = [c for c in plan.commands if c]
     if settings.governance.mask_pii:
         name = settings.governance.pii_salt_env
-        wired = on_databricks and name in _job_env_vars(bundle_root)
-        plan.checks.append(Check("pii salt", bool(env.get(name)) or wired,
-                                 f"${name} {'is wired from a secret in the bundle' if wired else ('is set' if env.get(name) else 'is not set')}"))
+        if on_databricks:
+            wired = name in _job_env_vars(bundle_root, settings.env)
+            plan.checks.append(Check("pii salt", wired, f"${name} {'is' if wired else 'is not'} wired from a secret "
+                                     f"in bundle target {settings.env} (databricks.yml, target {settings.env})"))
+        else:
+            plan.checks.append(Check("pii salt", bool(env.get(name)), f"${name} {'is set' if env.get(name) else 'is not set'}"))
     return plan
 
 
@@ -171,8 +174,11 @@ def _databricks_checks(settings: Settings, plan: Plan, bundle_root, env) -> list
         except StreamingObsError as exc:
             checks.append(Check("governance", False, str(exc)))
     root = Path(bundle_root) if bundle_root else find_bundle_root()
-    if root is None:
-        checks.append(Check("bundle", False, "databricks.yml not found (run from the repository)"))
+    has_bundle = root is not None and (root / "databricks.yml").is_file()
+    if not has_bundle:
+        where = root or f"{Path.cwd()} or above"
+        checks.append(Check("bundle", False, f"no databricks.yml in {where}: the bundle deploys from a checkout of "
+                            "the repository (databricks.yml, resources/, setup.py); run there or pass --bundle-root"))
     else:
         problems = check_bundle(root)
         targets = _bundle_targets(root)
@@ -182,10 +188,15 @@ def _databricks_checks(settings: Settings, plan: Plan, bundle_root, env) -> list
     has_cli = shutil.which("databricks") is not None
     checks.append(Check("databricks CLI", has_cli, "found" if has_cli else "not on PATH (needed for `databricks bundle deploy`)", blocking=False))
     if settings.env != "dev":
-        checks.append(Check("run as", True, f"pass --var service_principal=<application id>; it must be in {settings.governance.admin_group} "
-                            "(row filters hide other rows from the writer)", blocking=False))
-    if settings.telemetry.otlp.enabled and not settings.telemetry.otlp.endpoint:
-        wired = "OTEL_EXPORTER_OTLP_ENDPOINT" in _job_env_vars(root)
+        principal = env.get("BUNDLE_VAR_service_principal") or _target_variable(root, settings.env, "service_principal")
+        checks.append(Check("run as", bool(principal),
+                            (f"service principal {principal}" if principal else
+                             "no service principal: export BUNDLE_VAR_service_principal=<application id> (or pass "
+                             "--var service_principal=... to databricks bundle deploy)")
+                            + f"; it must be in {settings.governance.admin_group} (row filters hide other rows from the writer)"))
+    if settings.telemetry.otlp.enabled and not settings.telemetry.otlp.endpoint and has_bundle:
+        # Without a bundle nothing says where the endpoint comes from; the bundle check says why.
+        wired = "OTEL_EXPORTER_OTLP_ENDPOINT" in _job_env_vars(root, settings.env)
         checks.append(Check("otlp endpoint", wired, "from OTEL_EXPORTER_OTLP_ENDPOINT in the job" if wired else "no endpoint configured"))
     var = " --var service_principal=<application id>" if settings.env != "dev" else ""
     plan.commands = [
@@ -219,18 +230,29 @@ def _bundle_targets(root: Path) -> set[str]:
         return set()
 
 
-def _job_env_vars(root) -> set[str]:
-    from streaming_obs.deploy.bundle import find_bundle_root, load_bundle
+def _target_variable(root: Path | None, target: str, name: str) -> str:
+    """A bundle variable's value for `target` (target override, else default); "" if unknown."""
+    from streaming_obs.deploy.bundle import load_bundle
+
+    if root is None:
+        return ""
+    try:
+        bundle = load_bundle(root)
+    except (OSError, ValueError):
+        return ""
+    value = (((bundle.get("targets") or {}).get(target) or {}).get("variables") or {}).get(name)
+    if value is None:
+        value = ((bundle.get("variables") or {}).get(name) or {}).get("default")
+    return str(value or "")
+
+
+def _job_env_vars(root, target: str) -> set[str]:
+    from streaming_obs.deploy.bundle import find_bundle_root, job_env_vars, load_bundle
 
     root = Path(root) if root else find_bundle_root()
     if root is None:
         return set()
     try:
-        jobs = (load_bundle(root).get("resources") or {}).get("jobs") or {}
+        return job_env_vars(load_bundle(root), target)
     except (OSError, ValueError):
         return set()
-    names: set[str] = set()
-    for job in jobs.values():
-        for jc in job.get("job_clusters") or []:
-            names |= set(((jc.get("new_cluster") or {}).get("spark_env_vars") or {}))
-    return names

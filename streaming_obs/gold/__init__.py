@@ -1,4 +1,4 @@
-"""Gold: the contract tables of design.md, recomputed for the keys each batch touched."""
+"""Gold: the contract tables of docs/data-dictionary.md, recomputed for the keys each batch touched."""
 
 from streaming_obs.gold.compute import GoldScope, recompute_all
 from streaming_obs.gold.flow import gold_flow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from typer.testing import CliRunner
 
 from streaming_obs.cli.main import app
@@ -20,7 +22,9 @@ def _env(tmp_path, **extra):
 
 
 def test_version_and_help():
-    assert runner.invoke(app, ["--version"]).output.strip() == "0.1.0"
+    from streaming_obs._version import __version__
+
+    assert runner.invoke(app, ["--version"]).output.strip() == __version__
     out = runner.invoke(app, ["--help"]).output
     for command in ("bootstrap", "validate-config", "simulate", "run", "demo", "status"):
         assert command in out
@@ -36,8 +40,8 @@ def test_validate_config_ok_and_one_line_errors(tmp_path):
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines() == [
         "error: $STREAMING_OBS_CATALOG: catalog: 'x; DROP TABLE y' is not a valid identifier: use letters, digits and '_'"]
-    missing = runner.invoke(app, ["validate-config", "--env", "qa"], env=_env(tmp_path))
-    assert missing.exit_code == 2 and "qa.yaml: (file): not found" in missing.output
+    unknown = runner.invoke(app, ["validate-config", "--env", "qa"], env=_env(tmp_path))
+    assert unknown.exit_code == 2 and "'qa' is not one of 'local', 'dev', 'staging', 'prod'" in " ".join(unknown.output.split())
 
 
 def test_bootstrap_dry_run_prints_every_table(tmp_path):
@@ -71,6 +75,32 @@ def test_bootstrap_is_idempotent_and_audited_then_status(spark, tmp_path):
     assert "plt_gold.cost_daily" in status.output
     audit = spark.read.format("delta").load(str(tmp_path / "wh" / "plt_ops" / "audit"))
     assert audit.where("event = 'bootstrap' AND statement LIKE 'CREATE TABLE%'").count() == 66
+    as_json = runner.invoke(app, ["status", "--env", "local", "--json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    doc = json.loads(as_json.stdout)
+    (audit_row,) = [t for t in doc["tables"] if t["table"] == "plt_ops.audit"]
+    assert audit_row["rows"] == 66 and isinstance(audit_row["version"], int)
+    assert len(doc["tables"]) == 33 and all(t["rows"] is not None for t in doc["tables"])
+    assert doc["queries"] == []
+
+
+def test_quarantine_list_json(spark, tmp_path):
+    from datetime import datetime
+
+    env = _env(tmp_path)
+    assert runner.invoke(app, ["bootstrap", "--env", "local"], env=env).exit_code == 0
+    path = str(tmp_path / "wh" / "plt_ops" / "quarantine")
+    schema = spark.read.format("delta").load(path).schema
+    spark.createDataFrame([("q1", datetime(2026, 1, 2, 3, 4, 5), "bronze.billing_usage", "bronze_billing_usage", 7,
+                            ["usage_quantity_not_negative"], "{}", None)], schema).write.format("delta").mode("append").save(path)
+    out = runner.invoke(app, ["quarantine", "list", "--env", "local", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout) == [{
+        "quarantine_id": "q1", "quarantined_at": "2026-01-02 03:04:05", "source_table": "bronze.billing_usage",
+        "query_name": "bronze_billing_usage", "batch_id": 7, "failed_rules": ["usage_quantity_not_negative"],
+        "replayed_at": None}]
+    text = runner.invoke(app, ["quarantine", "list", "--env", "local"], env=env)
+    assert "q1" in text.output and "1 row(s)" in text.output
 
 
 def test_reset_checkpoint_says_what_it_would_do_and_refuses_snapshot_sources(spark, tmp_path):

@@ -95,6 +95,16 @@ def _task(d):
         (lambda d: _task(d)["python_wheel_task"].update(entrypoint="x"), "Unexpected field 'entrypoint'"),
         (lambda d: d["resources"]["jobs"]["streaming_obs"]["job_clusters"][0]["new_cluster"].update(
             num_workers="${var.nope}"), "unknown reference ${var.nope}"),
+        (lambda d: d["resources"]["jobs"]["streaming_obs"]["health"]["rules"].pop(0),
+         "no health rule on STREAMING_BACKLOG_SECONDS"),
+        (lambda d: d["resources"]["jobs"]["streaming_obs"].pop("health"), "no health rule on RUN_DURATION_SECONDS"),
+        (lambda d: [d["resources"]["jobs"]["streaming_obs"].pop(k) for k in ("email_notifications", "webhook_notifications")],
+         "no on_failure email or webhook notification"),
+        (lambda d: d["resources"]["jobs"]["streaming_obs"].update(permissions=[{"level": "CAN_VIEW", "group_name": "g"}]),
+         "grant nobody CAN_MANAGE"),
+        (lambda d: d["resources"]["jobs"]["streaming_obs"]["health"]["rules"][0].update(op="BIGGER"), "BIGGER"),
+        (lambda d: d["resources"]["jobs"]["streaming_obs"]["job_clusters"][0]["new_cluster"]["spark_env_vars"].update(
+            STREAMING_OBS_PII_SALT="{{secrets/s/pii_salt}}"), "does not mask PII"),
     ],
 )
 def test_mistakes_in_the_job_are_found(tmp_path, change, needle):
@@ -119,6 +129,85 @@ def test_mistakes_in_the_targets_are_found(tmp_path, change, needle):
     _edit(root / "databricks.yml", change)
     problems = check_bundle(root)
     assert any(needle in p for p in problems), problems
+
+
+def test_the_job_has_health_rules_notifications_and_permissions_from_variables():
+    from streaming_obs.deploy.bundle import job_env_vars, resolve
+
+    bundle = load_bundle(ROOT)
+    job = resolve(bundle["resources"]["jobs"]["streaming_obs"], bundle, "prod")
+    rules = {r["metric"]: r for r in job["health"]["rules"]}
+    assert rules["STREAMING_BACKLOG_SECONDS"] == {"metric": "STREAMING_BACKLOG_SECONDS", "op": "GREATER_THAN", "value": 900}
+    assert rules["RUN_DURATION_SECONDS"]["value"] == 604800
+    assert job["email_notifications"]["on_failure"] == [] and job["webhook_notifications"]["on_failure"] == []
+    assert {(p["level"], p["group_name"]) for p in job["permissions"]} == {
+        ("CAN_MANAGE", "streaming_obs_admins"), ("CAN_VIEW", "streaming_obs_readers")}
+    # No shipped config masks PII, so no target asks for the salt secret.
+    for target in REQUIRED_TARGETS:
+        assert "STREAMING_OBS_PII_SALT" not in job_env_vars(bundle, target)
+        assert "STREAMING_OBS_ENV" in job_env_vars(bundle, target)
+
+
+def test_variables_set_per_target_reach_the_job(tmp_path):
+    from streaming_obs.deploy.bundle import resolve
+
+    root = _copy(tmp_path)
+    _edit(root / "databricks.yml", lambda d: d["targets"]["prod"].update(variables={
+        "failure_emails": ["oncall@example.com"], "failure_webhooks": [{"id": "dest-1"}], "backlog_seconds_threshold": 300}))
+    bundle = load_bundle(root)
+    job = resolve(bundle["resources"]["jobs"]["streaming_obs"], bundle, "prod")
+    assert job["email_notifications"]["on_failure"] == ["oncall@example.com"]
+    assert job["webhook_notifications"]["on_failure"] == [{"id": "dest-1"}]
+    assert job["health"]["rules"][0]["value"] == 300
+    assert check_bundle(root) == []
+
+
+def _mask_prod(tmp_path, monkeypatch) -> None:
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    with (conf / "prod.yaml").open("a") as f:
+        f.write("\ngovernance:\n  mask_pii: true\n")
+    monkeypatch.setenv("STREAMING_OBS_CONF_DIR", str(conf))
+
+
+def _wire_salt(d) -> None:
+    d["targets"]["prod"]["resources"] = {"jobs": {"streaming_obs": {"job_clusters": [{
+        "job_cluster_key": "streaming_obs",
+        "new_cluster": {"spark_env_vars": {"STREAMING_OBS_PII_SALT": "{{secrets/${var.secret_scope}/pii_salt}}"}}}]}}}
+
+
+def test_the_salt_is_wired_exactly_where_pii_is_masked(tmp_path, monkeypatch):
+    from streaming_obs.config import load_settings
+    from streaming_obs.deploy.bundle import job_env_vars
+    from streaming_obs.deploy.plan import deploy_plan
+
+    root = _copy(tmp_path)
+    _mask_prod(tmp_path, monkeypatch)
+    problems = check_bundle(root)
+    assert any("conf/prod.yaml masks PII but the job does not set $STREAMING_OBS_PII_SALT" in p for p in problems)
+    sp = {"BUNDLE_VAR_service_principal": "sp"}
+    prod = load_settings("prod", environ={})
+    assert not deploy_plan(prod, bundle_root=root, environ=sp).ok
+    # The override shown (commented) in databricks.yml: prod alone gets the secret, merged
+    # into the job cluster by its key.
+    _edit(root / "databricks.yml", _wire_salt)
+    assert check_bundle(root) == []
+    bundle = load_bundle(root)
+    assert "STREAMING_OBS_PII_SALT" in job_env_vars(bundle, "prod")
+    assert "STREAMING_OBS_PII_SALT" not in job_env_vars(bundle, "staging")
+    assert {"STREAMING_OBS_ENV", "OTEL_EXPORTER_OTLP_ENDPOINT"} <= job_env_vars(bundle, "prod")
+    plan = deploy_plan(prod, bundle_root=root, environ=sp)
+    assert plan.ok, plan.render()
+    assert "[ok  ] pii salt" in plan.render()
+
+
+def test_the_commented_salt_override_in_databricks_yml_is_the_one_tested():
+    text = (ROOT / "databricks.yml").read_text()
+    block = "\n".join(line.split("# ", 1)[1] if "# " in line else "" for line in
+                      text.split("# resources:", 1)[1].splitlines()[:8])
+    wired = {"targets": {"prod": {}}}
+    _wire_salt(wired)
+    assert yaml.safe_load("resources:" + block) == wired["targets"]["prod"]
 
 
 def test_a_target_on_a_local_conf_is_refused(tmp_path):

@@ -13,8 +13,11 @@ from streaming_obs.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[2]
 
 
+SP = {"BUNDLE_VAR_service_principal": "00000000-0000-0000-0000-000000000001"}
+
+
 def test_staging_plan_names_target_tables_and_grants():
-    plan = deploy_plan(load_settings("staging", environ={}), bundle_root=ROOT, environ={})
+    plan = deploy_plan(load_settings("staging", environ={}), bundle_root=ROOT, environ=SP)
     text = plan.render()
     assert plan.target == "staging" and plan.ok, text
     assert "bundle target staging" in text
@@ -59,9 +62,26 @@ def test_pii_salt_is_a_prerequisite_when_masking(settings):
     masked = settings.model_copy(update={"governance": settings.governance.model_copy(update={"mask_pii": True})})
     assert not deploy_plan(masked, environ={}).ok
     assert deploy_plan(masked, environ={"STREAMING_OBS_PII_SALT": "x" * 20}).ok
-    # On Databricks the bundle wires the salt from a secret scope.
+    # On Databricks only the bundle can wire the salt (from a secret scope); the shipped bundle
+    # does not, because no shipped config masks PII: prod with masking on is not ready.
     prod = load_settings("prod", environ={}, overrides={"governance": {"mask_pii": True}})
-    assert {c.name: c.ok for c in deploy_plan(prod, bundle_root=ROOT, environ={}).checks}["pii salt"]
+    plan = deploy_plan(prod, bundle_root=ROOT, environ=SP)
+    assert not plan.ok and "[FAIL] pii salt" in plan.render() and "result: ready" not in plan.render()
+
+
+def test_prod_without_a_service_principal_is_not_ready():
+    prod = load_settings("prod", environ={})
+    text = deploy_plan(prod, bundle_root=ROOT, environ={}).render()
+    assert "[FAIL] run as: no service principal: export BUNDLE_VAR_service_principal" in text
+    assert text.endswith("result: NOT ready (fix the FAIL lines)")
+    assert deploy_plan(prod, bundle_root=ROOT, environ=SP).ok
+
+
+def test_no_bundle_says_what_it_needs_and_nothing_about_otlp(tmp_path):
+    plan = deploy_plan(load_settings("prod", environ={}), bundle_root=tmp_path, environ=SP)
+    bundle = {c.name: c for c in plan.checks}["bundle"]
+    assert not bundle.ok and "run there or pass --bundle-root" in bundle.detail
+    assert "otlp" not in plan.render()
 
 
 def test_local_plan_uses_spark_submit(settings):
@@ -69,3 +89,21 @@ def test_local_plan_uses_spark_submit(settings):
     assert plan.target is None and plan.ok, plan.render()
     assert any(c.startswith("./spark-submit.sh") for c in plan.commands)
     assert plan.governance == []
+
+
+def test_a_service_principal_set_on_the_target_is_enough(tmp_path):
+    import shutil
+
+    import yaml
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("databricks.yml", "setup.py"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "resources", root / "resources")
+    bundle = yaml.safe_load((root / "databricks.yml").read_text())
+    bundle["targets"]["prod"]["variables"] = {"service_principal": "sp-from-target"}
+    (root / "databricks.yml").write_text(yaml.safe_dump(bundle, sort_keys=False))
+    plan = deploy_plan(load_settings("prod", environ={}), bundle_root=root, environ={})
+    assert plan.ok, plan.render()
+    assert "[ok  ] run as: service principal sp-from-target" in plan.render()

@@ -96,6 +96,7 @@ def test_the_driver_finds_env_in_cli_arguments():
 
     assert env_from_args(["run", "--env", "staging", "--available-now"]) == "staging"
     assert env_from_args(["run", "--env=prod"]) == "prod"
+    assert env_from_args(["run", "-e", "dev"]) == "dev"
     assert env_from_args(["status"], default="local") in ("local", os.environ.get("STREAMING_OBS_ENV", "local"))
 
 
@@ -133,7 +134,7 @@ def _overrides_as_env(settings) -> dict[str, str]:
     }
 
 
-# Each usage row with its list price (design.md's window rule); sums are done in Python with
+# Each usage row with its list price (the window rule of docs/architecture.md#money); sums are done in Python with
 # exact decimals, independently of the pipeline's SQL.
 PRICED_USAGE = """
 SELECT u.usage_date, u.workspace_id, u.sku_name, u.billing_origin_product, u.usage_unit, p.currency_code,

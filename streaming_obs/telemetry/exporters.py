@@ -107,8 +107,35 @@ def _grpc_kwargs(cfg: OtlpConfig) -> dict[str, Any]:
     return kwargs
 
 
+_HTTP_SESSION_PROVIDERS = (
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_METRICS_CREDENTIAL_PROVIDER",
+)
+
+
+def _pinned_verify_session() -> Any:
+    """A requests Session that keeps the CA bundle it is given.
+
+    requests lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` replace ``Session.verify`` on every
+    request (psf/requests#3829), so on a host that sets them (most containers do) the certificate
+    from OTEL_EXPORTER_OTLP_CERTIFICATE or the config would be ignored and the handshake fail.
+    """
+    import requests
+
+    class PinnedVerifySession(requests.Session):
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if isinstance(self.verify, str) and verify in (None, True):
+                merged["verify"] = self.verify
+            return merged
+
+    return PinnedVerifySession()
+
+
 def _http_kwargs(cfg: OtlpConfig) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
+    if not any(os.environ.get(v) for v in _HTTP_SESSION_PROVIDERS):  # a user's own session wins
+        kwargs["session"] = _pinned_verify_session()
     if cfg.certificate:
         kwargs["certificate_file"] = cfg.certificate
     if cfg.client_key:

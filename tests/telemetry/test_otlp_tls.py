@@ -26,6 +26,8 @@ from tests.telemetry.telemetry_helpers import free_port, wait_until
 pytestmark = pytest.mark.timeout(600)
 
 _OTEL_TLS_VARS = (
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY", "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_INSECURE",
     "OTEL_EXPORTER_OTLP_METRICS_INSECURE", "OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -52,7 +54,14 @@ def _make_pki(tmp: Path) -> dict[str, Path]:
     )
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
              "-days", "1", "-extfile", "server.ext", "-out", "server.pem", cwd=tmp)
-    return {n: tmp / f"{n}.pem" for n in ("ca", "other_ca", "server")} | {"server_key": tmp / "server.key"}
+    # a client certificate for mutual TLS, signed by the same CA
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=streaming_obs", "-keyout", "client.key",
+             "-out", "client.csr", cwd=tmp)
+    (tmp / "client.ext").write_text("extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n")
+    _openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-days", "1", "-extfile", "client.ext", "-out", "client.pem", cwd=tmp)
+    return {n: tmp / f"{n}.pem" for n in ("ca", "other_ca", "server", "client")} | {
+        "server_key": tmp / "server.key", "client_key": tmp / "client.key"}
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +69,10 @@ def tls_collector(otelcol_bin, tmp_path_factory):
     """The real collector with TLS on its gRPC and HTTP OTLP receivers; yields ports, PKI and output file."""
     tmp = tmp_path_factory.mktemp("otlp_tls")
     pki = _make_pki(tmp)
-    grpc_port, http_port = free_port(), free_port()
+    grpc_port, http_port, mtls_port = free_port(), free_port(), free_port()
     out = tmp / "metrics.jsonl"
     tls = f"tls: {{cert_file: {pki['server']}, key_file: {pki['server_key']}}}"
+    mtls = f"tls: {{cert_file: {pki['server']}, key_file: {pki['server_key']}, client_ca_file: {pki['ca']}}}"
     cfg = tmp / "otelcol.yaml"
     cfg.write_text(
         f"""
@@ -75,6 +85,11 @@ receivers:
       http:
         endpoint: 127.0.0.1:{http_port}
         {tls}
+  otlp/mtls:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{mtls_port}
+        {mtls}
 exporters:
   file:
     path: {out}
@@ -85,7 +100,7 @@ service:
       level: none
   pipelines:
     metrics:
-      receivers: [otlp]
+      receivers: [otlp, otlp/mtls]
       exporters: [file]
 """
     )
@@ -93,11 +108,11 @@ service:
     with open(log, "w") as fh:
         proc = subprocess.Popen([otelcol_bin, f"--config={cfg}"], stdout=fh, stderr=subprocess.STDOUT)
     try:
-        for port in (grpc_port, http_port):
+        for port in (grpc_port, http_port, mtls_port):
             wait_until(lambda p=port: socket.create_connection(("127.0.0.1", p), timeout=1).close() or True, 60,
                        what=f"the collector on port {port}")
         assert proc.poll() is None, log.read_text()
-        yield {"grpc": grpc_port, "http": http_port, "pki": pki, "out": out, "log": log}
+        yield {"grpc": grpc_port, "http": http_port, "mtls": mtls_port, "pki": pki, "out": out, "log": log}
     finally:
         proc.terminate()
         try:
@@ -186,3 +201,21 @@ def test_plaintext_is_not_accepted_by_a_tls_receiver(tls_collector, clean_otel_e
     cfg = OtlpConfig(enabled=True, endpoint=f"http://127.0.0.1:{tls_collector['grpc']}", timeout_seconds=2)
     assert _export(cfg, "tls_probe_plaintext") is MetricExportResult.FAILURE
     assert "tls_probe_plaintext" not in _received(tls_collector["out"])
+
+
+def test_mutual_tls_with_the_client_certificate_from_config_or_variables(tls_collector, clean_otel_env):
+    pki, endpoint = tls_collector["pki"], f"https://127.0.0.1:{tls_collector['mtls']}"
+    cfg = OtlpConfig(enabled=True, endpoint=endpoint, certificate=str(pki["ca"]),
+                     client_key=str(pki["client_key"]), client_certificate=str(pki["client"]))
+    assert _export(cfg, "tls_probe_mtls_cfg") is MetricExportResult.SUCCESS
+    for var, key in (("CERTIFICATE", "ca"), ("CLIENT_KEY", "client_key"), ("CLIENT_CERTIFICATE", "client")):
+        clean_otel_env.setenv(f"OTEL_EXPORTER_OTLP_{var}", str(pki[key]))
+    assert _export(OtlpConfig(enabled=True, endpoint=endpoint), "tls_probe_mtls_env") is MetricExportResult.SUCCESS
+    wait_until(lambda: {"tls_probe_mtls_cfg", "tls_probe_mtls_env"} <= _received(tls_collector["out"]), 30,
+               what="both metrics in the collector")
+    # the server's CA alone is not enough: the collector wants our certificate
+    clean_otel_env.delenv("OTEL_EXPORTER_OTLP_CLIENT_KEY")
+    clean_otel_env.delenv("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")
+    no_client = OtlpConfig(enabled=True, endpoint=endpoint, timeout_seconds=2)
+    assert _export(no_client, "tls_probe_mtls_none") is MetricExportResult.FAILURE
+    assert "tls_probe_mtls_none" not in _received(tls_collector["out"])

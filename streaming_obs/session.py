@@ -85,6 +85,15 @@ def _local_conf(settings: Settings) -> dict[str, str]:
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }
+    if s.master.startswith("local"):
+        # Nothing outside this machine talks to a local driver: listen on loopback only (the
+        # RPC and block manager ports; Spark's default is the host's first non-loopback address,
+        # with spark.authenticate off). A cluster master needs a reachable driver: left alone.
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+        conf["spark.driver.host"] = "127.0.0.1"
+        # Local tables and checkpoints are private to the user: Hadoop applies this umask to
+        # every file (0600) and directory (0700) that Spark and Delta create.
+        conf["spark.hadoop.fs.permissions.umask-mode"] = "077"
     if settings.maintenance.optimize_write:
         conf["spark.databricks.delta.optimizeWrite.enabled"] = "true"
     if settings.maintenance.auto_compact:

@@ -19,6 +19,7 @@ import typer
 from streaming_obs import __version__
 from streaming_obs.cli.options import DEFAULT_ENV, ConfDirOpt, EnvOpt
 from streaming_obs.config import Settings, load_settings
+from streaming_obs.deploy.masking import check_pii_salt
 from streaming_obs.errors import StreamingObsError
 from streaming_obs.logs import configure_logging
 
@@ -108,6 +109,7 @@ def validate_config(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
     from streaming_obs.config import config_hash
 
     settings = settings_for(env, config_dir)
+    check_pii_salt(settings)
     rules = check_rules(settings)
     if show:
         typer.echo(json.dumps(settings.model_dump(mode="json", by_alias=True), indent=2))
@@ -190,6 +192,7 @@ def run(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
     preflight(settings)
     from streaming_obs.runner import run as do_run
 
+    check_pii_salt(settings)  # before Spark: a missing secret is one line now, not a failed batch later
     stop = threading.Event()
     _on_signals(stop)
     result = do_run(settings, available_now=available_now, duration_s=duration, stop_event=stop)
@@ -210,6 +213,7 @@ def demo(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
     if settings.source_kind != "simulator":
         _fail(f"demo needs the simulator source; env {env} reads {settings.source_kind}")
     preflight(settings)
+    check_pii_salt(settings)
     stop = threading.Event()
     _on_signals(stop)
     run_demo(settings, duration_s=duration, days=days, rows_per_second=rows_per_second, stop_event=stop)

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from streaming_obs.config.models import Settings
+from streaming_obs.config.models import KeyedValueError, Settings
 from streaming_obs.errors import ConfigError, InvalidIdentifierError
 
 __all__ = ["ENVIRONMENTS", "ENV_PREFIX", "RESERVED_VARS", "load_settings", "config_hash", "conf_dir", "decode_utf8",
@@ -180,9 +180,11 @@ def load_settings(
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, KeyedValueError):  # a field validator that names a key below it
+            loc += ctx_error.loc
         key = ".".join(str(p) for p in loc) or "(top)"
         source = _origin_of(loc, origin, f"{_label(directory)}/{env}.yaml")
-        ctx_error = (err.get("ctx") or {}).get("error")
         msg = str(ctx_error) if isinstance(ctx_error, (ValueError, InvalidIdentifierError)) else err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
 
 from streaming_obs.identifiers import validate_identifier, validate_path
 
@@ -26,6 +26,7 @@ __all__ = [
     "ResilienceConfig",
     "MaintenanceConfig",
     "GovernanceConfig",
+    "KeyedValueError",
 ]
 
 #: The Databricks system tables the pipeline reads, by our short name.
@@ -41,6 +42,14 @@ SOURCE_NAMES: tuple[str, ...] = (
     "query_history",
     "audit",
 )
+
+
+class KeyedValueError(ValueError):
+    """A validation error about a key below the field that is validated (`loc` is relative to it)."""
+
+    def __init__(self, loc: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class _Model(BaseModel):
@@ -152,7 +161,9 @@ class TriggerConfig(_Model):
 
 
 class OtlpConfig(_Model):
-    """OTLP export; the standard OTEL_EXPORTER_OTLP_* variables fill what is left empty."""
+    """OTLP export. A value left unset (None, empty) is not passed to the exporter, so the SDK's own
+    ``OTEL_EXPORTER_OTLP_[METRICS_]*`` variables (ENDPOINT, INSECURE, TIMEOUT, HEADERS, CERTIFICATE,
+    CLIENT_KEY, CLIENT_CERTIFICATE) apply; a value set here wins over them."""
 
     enabled: bool = False
     """Export metrics over OTLP."""
@@ -160,12 +171,32 @@ class OtlpConfig(_Model):
     """Collector endpoint; null: `OTEL_EXPORTER_OTLP_ENDPOINT`."""
     protocol: Literal["grpc", "http/protobuf"] = "grpc"
     """OTLP transport."""
-    insecure: bool = True
-    """gRPC without TLS."""
-    headers: dict[str, str] = Field(default_factory=dict)
-    """Extra OTLP headers (e.g. an API key)."""
-    timeout_seconds: float = Field(5, gt=0)
-    """Timeout of one export."""
+    insecure: bool | None = None
+    """gRPC without TLS; unset: the SDK decides (OTEL_EXPORTER_OTLP_INSECURE, else plaintext only
+    for an http:// endpoint)."""
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    """Extra OTLP headers (API keys, bearer tokens): secrets, never printed, logged or shown by
+    `validate-config --show`."""
+    timeout_seconds: float | None = Field(None, gt=0)
+    """Timeout of one export; unset: OTEL_EXPORTER_OTLP_TIMEOUT, else the SDK's default."""
+    certificate: str | None = None
+    """PEM file of the CA bundle that signs the collector's certificate."""
+    client_key: str | None = None
+    """PEM file of the client key for mutual TLS (with client_certificate)."""
+    client_certificate: str | None = None
+    """PEM file of the client certificate for mutual TLS (with client_key)."""
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> OtlpConfig:
+        if (self.client_key is None) != (self.client_certificate is None):
+            raise ValueError("give both client_key and client_certificate (mutual TLS), or neither")
+        return self
+
+    def plaintext(self) -> bool:
+        """Whether the config itself asks for plaintext: ``insecure: true`` or an ``http://`` endpoint."""
+        if self.insecure is not None:
+            return self.insecure
+        return (self.endpoint or "").lower().startswith("http://")
 
 
 class PrometheusConfig(_Model):
@@ -184,8 +215,9 @@ class TelemetryConfig(_Model):
 
     service_name: str = "streaming_obs"
     """OTel `service.name` of the metrics."""
-    export_interval_seconds: float = Field(10, gt=0)
-    """Interval of the periodic metric export."""
+    export_interval_seconds: float | None = Field(None, gt=0)
+    """Interval of the periodic metric export; unset: OTEL_METRIC_EXPORT_INTERVAL (milliseconds)
+    when set, else 10 s."""
     otlp: OtlpConfig = OtlpConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
     cost_metrics_interval_seconds: float = Field(60, gt=0)
@@ -423,6 +455,17 @@ class Settings(_Model):
         missing = sorted(set(SOURCE_NAMES) - set(v))
         if missing:
             raise ValueError(f"missing source(s) {missing}")
+        return v
+
+    @field_validator("telemetry")
+    @classmethod
+    def _no_plaintext_secrets_in_prod(cls, v: TelemetryConfig, info: ValidationInfo) -> TelemetryConfig:
+        otlp = v.otlp
+        if info.data.get("env") == "prod" and otlp.enabled and otlp.headers and otlp.plaintext():
+            raise KeyedValueError(
+                ("otlp", "insecure" if otlp.insecure else "endpoint"),
+                "prod refuses to send OTLP headers in plaintext; use an https:// endpoint (insecure: false)",
+            )
         return v
 
     @model_validator(mode="after")

@@ -11,7 +11,9 @@ What is protected:
   readers see the workspaces that the mapping table ``<ops>.<governance.workspace_map_table>``
   (group_name, workspace_id) grants to one of their groups;
 * the top-level STRING columns of silver tables named in ``governance.email_columns`` and
-  ``governance.text_columns`` get column masks (sha256 for everyone outside the admin group).
+  ``governance.text_columns`` get column masks: for everyone outside the admin group a salted
+  sha256, the formula of `deploy.masking` (the salt is kept in ``<ops>.pii_salt``, written by
+  `govern` from the secret named by ``governance.pii_salt_env`` as a bound parameter).
   Struct fields (billing ``identity_metadata``, audit ``user_identity``) cannot carry a mask of
   their own; turn on ``governance.mask_pii`` to hash them when silver is written;
 * the reader group gets USE/SELECT on silver and gold, the admin group on every layer; bronze
@@ -45,6 +47,7 @@ __all__ = [
     "govern",
     "row_filter_targets",
     "column_mask_targets",
+    "store_salt",
 ]
 
 ROW_FILTER_COLUMN = "workspace_id"
@@ -59,6 +62,7 @@ class GovernanceNames:
     workspace_filter: str
     mask_email: str
     mask_text: str
+    salt_table: str
     admin_group: str
     reader_group: str
 
@@ -84,6 +88,7 @@ def governance_names(settings: Settings) -> GovernanceNames:
         workspace_filter=f"{ops}.workspace_filter",
         mask_email=f"{ops}.mask_email",
         mask_text=f"{ops}.mask_text",
+        salt_table=f"{ops}.pii_salt",
         admin_group=validate_identifier(gov.admin_group),
         reader_group=validate_identifier(gov.reader_group),
     )
@@ -123,8 +128,16 @@ def column_mask_targets(tables: Tables) -> list[tuple[str, str, str]]:
     return found
 
 
+#: The parameter marker of the salt in the statement that stores it (bound at apply time).
+SALT_PARAMETER = "pii_salt"
+
+
 def governance_statements(settings: Settings) -> list[str]:
     """Every SQL statement `govern` applies for `settings`, in order, without trailing `;`.
+
+    The statement that stores the PII salt carries the marker ``:pii_salt``; `govern` writes the
+    secret as data in its place (`store_salt`), so the salt never appears in this text, a dry run
+    or the audit.
 
     Raises:
         ConfigError: the environment has no Unity Catalog.
@@ -132,16 +145,19 @@ def governance_statements(settings: Settings) -> list[str]:
     """
     names = governance_names(settings)
     tables = Tables(settings)
+    masks = {"salt_table": names.salt_table, "admin_group": names.admin_group}
     stmts = [
         _render("workspace_map_table.sql", table=names.map_table, function=names.workspace_filter),
+        _render("pii_salt_table.sql", table=names.salt_table, mask_email=names.mask_email, mask_text=names.mask_text),
+        _render("pii_salt_set.sql", table=names.salt_table),
         _render(
             "workspace_filter_function.sql",
             function=names.workspace_filter,
             map_table=names.map_table,
             admin_group=names.admin_group,
         ),
-        _render("mask_email_function.sql", function=names.mask_email, admin_group=names.admin_group),
-        _render("mask_text_function.sql", function=names.mask_text, admin_group=names.admin_group),
+        _render("mask_email_function.sql", function=names.mask_email, **masks),
+        _render("mask_text_function.sql", function=names.mask_text, **masks),
     ]
     for table in row_filter_targets(tables):
         stmts.append(_render("set_row_filter.sql", table=table, function=names.workspace_filter, column=ROW_FILTER_COLUMN))
@@ -163,9 +179,21 @@ def _grants(settings: Settings, names: GovernanceNames) -> list[str]:
     ]
     plan += [("USE SCHEMA, SELECT", "SCHEMA", schema[layer], names.admin_group) for layer in schema]
     plan.append(("SELECT, MODIFY", "TABLE", names.map_table, names.admin_group))
+    # The salt table is covered by the admins' schema grant; nobody else gets any grant on it.
     return [
         _render("grant.sql", privileges=p, securable_type=t, securable=s, principal=who) for p, t, s, who in plan
     ]
+
+
+def store_salt(spark: SparkSession, salt_table: str, salt: str) -> None:
+    """Overwrite `salt_table` with the one row `salt`, written as data (never in SQL text).
+
+    Not ``spark.sql(..., args=...)``: with the Delta extensions of delta-spark 4.4 on Spark 4.2,
+    parameter markers are not bound at all (UNBOUND_SQL_PARAMETER), so the salt is a one-row
+    DataFrame written with ``insertInto(overwrite=True)``.
+    """
+    validate_identifier(salt_table, dotted=True)
+    spark.createDataFrame([(salt,)], "salt STRING").write.insertInto(salt_table, overwrite=True)
 
 
 def _render(name: str, **identifiers: str) -> str:
@@ -193,7 +221,8 @@ def govern(
         The statements, in the order they are (or would be) applied.
 
     Raises:
-        ConfigError: the environment has no Unity Catalog.
+        ConfigError: the environment has no Unity Catalog, or (apply) the PII salt secret is
+            missing or too short.
         Exception: whatever Spark raises for a statement; the statements before it stay applied
             and are recorded in the audit table.
     """
@@ -202,6 +231,10 @@ def govern(
         for stmt in stmts:
             echo(stmt + ";\n")
         return stmts
+    from streaming_obs.deploy.masking import pii_salt
+
+    # Checked before the first statement: the masks must never be created without their salt.
+    salt = pii_salt(settings, needed_by="govern --apply stores the salt of the column masks")
     if spark is None:
         from streaming_obs.session import get_spark
 
@@ -211,7 +244,10 @@ def govern(
     applied: list[str] = []
     try:
         for stmt in stmts:
-            spark.sql(stmt)
+            if f":{SALT_PARAMETER}" in stmt:
+                store_salt(spark, governance_names(settings).salt_table, salt)
+            else:
+                spark.sql(stmt)
             applied.append(stmt)
     finally:
         if applied:

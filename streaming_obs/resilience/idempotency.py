@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from streaming_obs.errors import CheckpointError
-from streaming_obs.resilience.paths import local_path
+from streaming_obs.resilience.paths import PRIVATE_FILE_MODE, local_path, make_private_dirs
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -40,10 +40,11 @@ def checkpoint_app_id(checkpoint: str, query_name: str) -> str:
         return f"streaming_obs:{query_name}"
     marker = os.path.join(path, _APP_ID_FILE)
     try:
-        os.makedirs(path, exist_ok=True)
+        make_private_dirs(path)
         if not os.path.exists(marker):
             tmp = f"{marker}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(f"{query_name}:{uuid.uuid4()}")
             os.replace(tmp, marker)
         with open(marker, encoding="utf-8") as fh:

@@ -14,7 +14,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from streaming_obs.errors import CheckpointError, StorageError
-from streaming_obs.resilience.paths import local_path
+from streaming_obs.resilience.paths import local_path, make_private_dirs
 
 if TYPE_CHECKING:
     from streaming_obs.config.models import Settings
@@ -37,7 +37,7 @@ def _missing_top(path: str) -> str | None:
 def check_writable_dir(path: str) -> str | None:
     """Create `path` if needed and write a probe file there; the OS's reason if that fails."""
     try:
-        os.makedirs(path, exist_ok=True)
+        make_private_dirs(path)
         probe = os.path.join(path, f".streaming_obs_probe_{uuid.uuid4().hex}")
         with open(probe, "w", encoding="utf-8") as fh:
             fh.write("ok")

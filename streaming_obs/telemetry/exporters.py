@@ -1,13 +1,16 @@
 """The MeterProvider and its readers: OTLP (gRPC or HTTP, behind a circuit breaker) and Prometheus.
 
-Resource attributes: `service.name` (telemetry.service_name), `service.version` (the wheel),
-`deployment.environment.name` (settings.env) and a per-process `service.instance.id`; the
-standard `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` override them.
+Resource: the SDK's `OTELResourceDetector` (``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``)
+merged over ours: `service.name` (telemetry.service_name), `service.version` (the wheel),
+`deployment.environment.name` (settings.env) and a per-process `service.instance.id`.
 
-OTLP settings: a value in the config wins; what the config leaves empty (endpoint, headers) is
-taken by the exporter from `OTEL_EXPORTER_OTLP_METRICS_*` / `OTEL_EXPORTER_OTLP_*`. The protocol
-always has a config value, so `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL`
-override it when set. `OTEL_SDK_DISABLED=true` turns every exporter off.
+OTLP settings: an argument is passed to the exporter only when the config sets it, so the SDK
+reads its own ``OTEL_EXPORTER_OTLP_METRICS_*`` / ``OTEL_EXPORTER_OTLP_*`` variables (ENDPOINT,
+INSECURE, TIMEOUT, HEADERS, CERTIFICATE, CLIENT_KEY, CLIENT_CERTIFICATE) for everything else, and
+``OTEL_METRIC_EXPORT_INTERVAL`` when `telemetry.export_interval_seconds` is unset. The protocol
+always has a config value, so ``OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`` / ``OTEL_EXPORTER_OTLP_PROTOCOL``
+override it when set. ``OTEL_SDK_DISABLED=true`` turns every exporter off. In prod an exporter that
+would send headers in plaintext is refused (`ConfigError`), whether config or variables ask for it.
 
 The Prometheus endpoint uses its own `CollectorRegistry` (not prometheus_client's global one), so
 several providers in one process never clash; port 0 picks a free port.
@@ -21,21 +24,31 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 
+from streaming_obs.errors import ConfigError
 from streaming_obs.telemetry.breaker import CircuitBreakerExporter
 from streaming_obs.telemetry.preflight import prometheus_start_error
 
 if TYPE_CHECKING:
     from streaming_obs.config.models import OtlpConfig, Settings
 
-__all__ = ["TelemetryPipeline", "PrometheusEndpoint", "build_resource", "build_otlp_exporter", "build_pipeline"]
+__all__ = [
+    "TelemetryPipeline",
+    "PrometheusEndpoint",
+    "build_resource",
+    "build_otlp_exporter",
+    "build_pipeline",
+    "refuse_plaintext_secrets",
+]
 
 _log = logging.getLogger(__name__)
+
+#: Push interval when neither the config nor OTEL_METRIC_EXPORT_INTERVAL sets one (the SDK's is 60 s).
+DEFAULT_EXPORT_INTERVAL_S = 10.0
 
 
 def _version() -> str:
@@ -47,29 +60,19 @@ def _version() -> str:
         return "unknown"
 
 
-def _env_resource(env: Mapping[str, str]) -> dict[str, str]:
-    """OTEL_RESOURCE_ATTRIBUTES (k=v,k=v, URL-encoded values) then OTEL_SERVICE_NAME, as the SDK reads them."""
-    attrs: dict[str, str] = {}
-    for item in (env.get("OTEL_RESOURCE_ATTRIBUTES") or "").split(","):
-        key, sep, value = item.partition("=")
-        if sep and key.strip():
-            attrs[key.strip()] = unquote(value.strip())
-    if env.get("OTEL_SERVICE_NAME"):
-        attrs["service.name"] = env["OTEL_SERVICE_NAME"]
-    return attrs
-
-
-def build_resource(settings: Settings, environ: Mapping[str, str] | None = None) -> Resource:
-    """Resource of every metric; OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win over config."""
-    env = os.environ if environ is None else environ
-    attrs = {
-        "service.name": settings.telemetry.service_name,
-        "service.version": _version(),
-        "deployment.environment.name": settings.env,
-        "service.instance.id": str(uuid.uuid4()),
-    }
-    attrs.update(_env_resource(env))
-    return Resource.create(attrs)
+def build_resource(settings: Settings) -> Resource:
+    """Resource of every metric: ours, merged under what the SDK's `OTELResourceDetector` finds in
+    ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` (``os.environ``), which win."""
+    ours = Resource(
+        {
+            "service.name": settings.telemetry.service_name,
+            "service.version": _version(),
+            "deployment.environment.name": settings.env,
+            "service.instance.id": str(uuid.uuid4()),
+        }
+    )
+    # Resource.create({}) is the SDK's default resource (telemetry.sdk.*); the detected side wins.
+    return Resource.create({}).merge(ours).merge(OTELResourceDetector().detect())
 
 
 def _protocol(cfg: OtlpConfig, environ: Mapping[str, str]) -> str:
@@ -82,21 +85,144 @@ def _protocol(cfg: OtlpConfig, environ: Mapping[str, str]) -> str:
     return cfg.protocol
 
 
+def _read(path: str, key: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise ConfigError("config", f"telemetry.otlp.{key}", f"cannot read {path}: {exc.strerror}") from None
+
+
+def _grpc_kwargs(cfg: OtlpConfig) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if cfg.insecure is not None:
+        kwargs["insecure"] = cfg.insecure
+    if cfg.certificate or cfg.client_key:
+        import grpc
+
+        kwargs["credentials"] = grpc.ssl_channel_credentials(
+            root_certificates=_read(cfg.certificate, "certificate") if cfg.certificate else None,
+            private_key=_read(cfg.client_key, "client_key") if cfg.client_key else None,
+            certificate_chain=_read(cfg.client_certificate, "client_certificate") if cfg.client_certificate else None,
+        )
+    return kwargs
+
+
+_HTTP_SESSION_PROVIDERS = (
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_METRICS_CREDENTIAL_PROVIDER",
+)
+
+
+def _pinned_verify_session() -> Any:
+    """A requests Session that keeps the CA bundle it is given.
+
+    requests lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` replace ``Session.verify`` on every
+    request (psf/requests#3829), so on a host that sets them (most containers do) the certificate
+    from OTEL_EXPORTER_OTLP_CERTIFICATE or the config would be ignored and the handshake fail.
+    """
+    import requests
+
+    class PinnedVerifySession(requests.Session):
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if isinstance(self.verify, str) and verify in (None, True):
+                merged["verify"] = self.verify
+            return merged
+
+    return PinnedVerifySession()
+
+
+def _http_kwargs(cfg: OtlpConfig) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if not any(os.environ.get(v) for v in _HTTP_SESSION_PROVIDERS):  # a user's own session wins
+        kwargs["session"] = _pinned_verify_session()
+    if cfg.certificate:
+        kwargs["certificate_file"] = cfg.certificate
+    if cfg.client_key:
+        kwargs["client_key_file"] = cfg.client_key
+        kwargs["client_certificate_file"] = cfg.client_certificate
+    return kwargs
+
+
 def build_otlp_exporter(cfg: OtlpConfig, environ: Mapping[str, str] | None = None) -> MetricExporter:
-    """The OTLP metric exporter the config (and OTEL_* variables) ask for."""
+    """The OTLP metric exporter the config asks for; what the config leaves unset, the SDK takes
+    from its OTEL_EXPORTER_OTLP_* variables (read from ``os.environ`` by the exporter itself).
+
+    Raises:
+        ConfigError: a certificate or key file named in the config cannot be read.
+    """
     env = os.environ if environ is None else environ
-    headers = dict(cfg.headers) or None
+    kwargs: dict[str, Any] = {}
+    if cfg.endpoint:
+        kwargs["endpoint"] = cfg.endpoint
+    if cfg.headers:
+        kwargs["headers"] = {k: v.get_secret_value() for k, v in cfg.headers.items()}
+    if cfg.timeout_seconds is not None:
+        kwargs["timeout"] = cfg.timeout_seconds
     if _protocol(cfg, env) == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
 
-        return GrpcExporter(endpoint=cfg.endpoint, insecure=cfg.insecure, headers=headers, timeout=cfg.timeout_seconds)
+        return GrpcExporter(**kwargs, **_grpc_kwargs(cfg))
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
 
     endpoint = cfg.endpoint
     if endpoint and not endpoint.rstrip("/").endswith("/v1/metrics"):
         # The HTTP exporter uses an explicit endpoint verbatim; accept the collector's base URL.
-        endpoint = endpoint.rstrip("/") + "/v1/metrics"
-    return HttpExporter(endpoint=endpoint, headers=headers, timeout=cfg.timeout_seconds)
+        kwargs["endpoint"] = endpoint.rstrip("/") + "/v1/metrics"
+    return HttpExporter(**kwargs, **_http_kwargs(cfg))
+
+
+_DEFAULT_HTTP_HEADERS = {"content-type", "user-agent"}
+
+
+def _plaintext_with_headers(exporter: MetricExporter) -> bool:
+    """Whether the built exporter would send headers without TLS (config and variables resolved).
+
+    Reads what the SDK resolved (private attributes of 1.4x exporters); an exporter of another
+    shape counts as having no headers.
+    """
+    if hasattr(exporter, "_insecure"):  # gRPC: insecure resolved from config, variables and scheme
+        return bool(getattr(exporter, "_headers", None)) and bool(exporter._insecure)
+    client = getattr(exporter, "_client", None)  # HTTP: TLS is the https:// scheme
+    headers = {k for k in (getattr(client, "_headers", None) or {}) if k.lower() not in _DEFAULT_HTTP_HEADERS}
+    return bool(headers) and str(getattr(client, "_endpoint", "")).lower().startswith("http://")
+
+
+def refuse_plaintext_secrets(settings: Settings, exporter: MetricExporter) -> None:
+    """In prod, refuse an exporter that would send its headers (credentials) in plaintext.
+
+    The config model already refuses it when the config alone asks for it; this catches the
+    same through OTEL_EXPORTER_OTLP_* variables.
+
+    Raises:
+        ConfigError: env is prod, the exporter has headers and no TLS.
+    """
+    if settings.env == "prod" and _plaintext_with_headers(exporter):
+        exporter.shutdown()
+        raise ConfigError(
+            "$OTEL_EXPORTER_OTLP_INSECURE / $OTEL_EXPORTER_OTLP_ENDPOINT",
+            "telemetry.otlp.insecure",
+            "prod refuses to send OTLP headers in plaintext; use an https:// endpoint with TLS",
+        )
+
+
+def _export_interval_millis(settings: Settings, environ: Mapping[str, str]) -> float:
+    """Config, else OTEL_METRIC_EXPORT_INTERVAL (ms, as the SDK reads it), else our 10 s."""
+    configured = settings.telemetry.export_interval_seconds
+    if configured is not None:
+        return configured * 1000.0
+    raw = (environ.get("OTEL_METRIC_EXPORT_INTERVAL") or "").strip()
+    if raw:
+        try:
+            value = float(raw)
+            if value > 0:
+                return value
+        except ValueError:
+            pass
+        _log.warning("OTEL_METRIC_EXPORT_INTERVAL=%s is not a positive number of milliseconds; using %ss", raw,
+                     DEFAULT_EXPORT_INTERVAL_S)
+    return DEFAULT_EXPORT_INTERVAL_S * 1000.0
 
 
 @dataclass
@@ -173,6 +299,7 @@ def build_pipeline(
     Raises:
         TelemetryStartError: the Prometheus port is taken or its host cannot be served (one
             line naming the file and key).
+        ConfigError: prod with OTLP headers in plaintext, or an unreadable certificate file.
     """
     env = os.environ if environ is None else environ
     tel = settings.telemetry
@@ -183,8 +310,10 @@ def build_pipeline(
         _log.info("OTEL_SDK_DISABLED=true: no metrics are exported")
     else:
         if tel.otlp.enabled:
+            exporter = build_otlp_exporter(tel.otlp, env)
+            refuse_plaintext_secrets(settings, exporter)
             breaker = CircuitBreakerExporter(
-                build_otlp_exporter(tel.otlp, env),
+                exporter,
                 name="otlp",
                 failure_threshold=tel.breaker_failure_threshold,
                 reset_seconds=tel.breaker_reset_seconds,
@@ -194,7 +323,7 @@ def build_pipeline(
             readers.append(
                 PeriodicExportingMetricReader(
                     breaker,
-                    export_interval_millis=tel.export_interval_seconds * 1000.0,
+                    export_interval_millis=_export_interval_millis(settings, env),
                     export_timeout_millis=tel.breaker_call_timeout_seconds * 1000.0,
                 )
             )
@@ -206,5 +335,5 @@ def build_pipeline(
                     breaker.shutdown(timeout_millis=100)
                 raise prometheus_start_error(settings, exc) from None
             readers.append(prometheus.reader)
-    provider = MeterProvider(metric_readers=readers, resource=build_resource(settings, env))
+    provider = MeterProvider(metric_readers=readers, resource=build_resource(settings))
     return TelemetryPipeline(provider, breakers, prometheus)

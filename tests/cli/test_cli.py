@@ -33,7 +33,8 @@ def test_version_and_help():
 def test_validate_config_ok_and_one_line_errors(tmp_path):
     ok = runner.invoke(app, ["validate-config", "--env", "local"], env=_env(tmp_path))
     assert ok.exit_code == 0 and "config ok: env=local" in ok.output
-    shown = runner.invoke(app, ["validate-config", "--env", "prod", "--show"], env=_env(tmp_path))
+    shown = runner.invoke(app, ["validate-config", "--env", "prod", "--show"],
+                          env=_env(tmp_path, STREAMING_OBS_PII_SALT="pepper-0123456789abcdef"))
     assert '"catalog": "streaming_obs_prod"' in shown.output
     bad = runner.invoke(app, ["validate-config", "--env", "local"],
                         env=_env(tmp_path, STREAMING_OBS_CATALOG="x; DROP TABLE y"))

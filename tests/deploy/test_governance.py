@@ -12,6 +12,7 @@ from streaming_obs.deploy.governance import (
     column_mask_targets,
     govern,
     governance_names,
+    store_salt,
     governance_statements,
     row_filter_targets,
 )
@@ -20,6 +21,8 @@ from streaming_obs.sqlfiles import render_sql
 from streaming_obs.tables import GOLD_TABLES, Tables
 
 GOLDEN = Path(__file__).parent / "golden" / "governance_prod_head.sql"
+HEAD = 6  # the tables, the salt and the functions: everything before the first ALTER
+SALT = "pepper-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,7 @@ def prod():
 
 def test_functions_and_mapping_table_match_the_golden_sql(prod):
     """Regenerate after an intended change: python -m tests.deploy.golden"""
-    head = ";\n\n".join(governance_statements(prod)[:4]) + ";\n"
+    head = ";\n\n".join(governance_statements(prod)[:HEAD]) + ";\n"
     assert head == GOLDEN.read_text()
 
 
@@ -68,7 +71,7 @@ def test_grants_keep_bronze_and_ops_with_the_admins(prod):
 
 def test_order_functions_before_filters_before_grants(prod):
     stmts = governance_statements(prod)
-    kinds = ["fn" if s.startswith(("CREATE OR REPLACE FUNCTION", "CREATE TABLE")) else
+    kinds = ["fn" if s.startswith(("CREATE OR REPLACE FUNCTION", "CREATE TABLE", "INSERT OVERWRITE")) else
              "alter" if s.startswith("ALTER") else "grant" for s in stmts]
     assert kinds == sorted(kinds, key=["fn", "alter", "grant"].index)
     assert not [s for s in stmts if s.rstrip().endswith(";") or "--" in s]
@@ -119,7 +122,7 @@ def test_render_refuses_non_identifier_values(value):
 def test_functions_and_mapping_table_parse_with_spark_sql(spark, prod):
     """Open-source Spark parses SQL functions and CREATE TABLE (not UC's ROW FILTER/MASK/GRANT)."""
     parser = spark._jsparkSession.sessionState().sqlParser()
-    for stmt in governance_statements(prod)[:4]:
+    for stmt in governance_statements(prod)[:HEAD]:
         parser.parsePlan(stmt)
 
 
@@ -135,8 +138,32 @@ class _RecordingSpark:
             raise RuntimeError("PERMISSION_DENIED")
         self.statements.append(text)
 
+    def createDataFrame(self, rows, schema):  # noqa: N802 - the SparkSession name
+        return _RecordedRow(self, rows, schema)
+
+    args: list[tuple[str, dict, str]]
+
+    def __new__(cls, *a, **k):
+        obj = super().__new__(cls)
+        obj.args = []
+        return obj
+
+
+class _RecordedRow:
+    """The salt's one-row DataFrame: records what store_salt writes where."""
+
+    def __init__(self, spark, rows, schema):
+        self.spark, self.rows, self.schema = spark, rows, schema
+        self.write = self
+
+    def insertInto(self, table, overwrite=False):  # noqa: N802 - the DataFrameWriter name
+        assert overwrite
+        self.spark.args.append((self.rows, self.schema, table))
+        self.spark.statements.append(f"INSERT OVERWRITE {table} SELECT :pii_salt AS salt")
+
 
 def test_apply_runs_every_statement_in_order_and_audits_them(prod, monkeypatch):
+    monkeypatch.setenv("STREAMING_OBS_PII_SALT", SALT)
     audited = []
     monkeypatch.setattr("streaming_obs.ops.audit.write_audit",
                         lambda spark, tables, event, details, stmts: audited.append((event, details, stmts)))
@@ -144,9 +171,13 @@ def test_apply_runs_every_statement_in_order_and_audits_them(prod, monkeypatch):
     stmts = govern(prod, spark, dry_run=False, echo=lambda _: pytest.fail("apply must not print SQL"))
     assert spark.statements == stmts
     assert audited == [("govern", {"statements": len(stmts), "of": len(stmts)}, stmts)]
+    # the salt is bound to the one statement that stores it, and is in no statement text
+    assert spark.args == [([(SALT,)], "salt STRING", "streaming_obs_prod.plt_ops.pii_salt")]
+    assert not [s for s in stmts if SALT in s]
 
 
 def test_a_failed_statement_stops_apply_and_audits_what_was_applied(prod, monkeypatch):
+    monkeypatch.setenv("STREAMING_OBS_PII_SALT", SALT)
     audited = []
     monkeypatch.setattr("streaming_obs.ops.audit.write_audit",
                         lambda spark, tables, event, details, stmts: audited.append((details, stmts)))
@@ -156,3 +187,67 @@ def test_a_failed_statement_stops_apply_and_audits_what_was_applied(prod, monkey
     ((details, stmts),) = audited
     assert stmts == spark.statements and not any(s.startswith("GRANT") for s in stmts)
     assert details["statements"] == len(stmts) < details["of"]
+
+
+def test_apply_without_the_salt_secret_applies_nothing(prod, monkeypatch):
+    monkeypatch.delenv("STREAMING_OBS_PII_SALT", raising=False)
+    spark = _RecordingSpark()
+    with pytest.raises(ConfigError, match=r"^\$STREAMING_OBS_PII_SALT: governance.pii_salt_env: govern --apply"):
+        govern(prod, spark, dry_run=False)
+    assert spark.statements == []
+
+
+def test_dry_run_shows_the_salt_parameter_not_the_salt(prod, monkeypatch):
+    monkeypatch.setenv("STREAMING_OBS_PII_SALT", SALT)
+    printed: list[str] = []
+    govern(prod, None, dry_run=True, echo=printed.append)
+    text = "".join(printed)
+    assert "INSERT OVERWRITE streaming_obs_prod.plt_ops.pii_salt SELECT :pii_salt AS salt;" in text
+    assert SALT not in text
+    grants = [p for p in printed if p.startswith("GRANT") and "pii_salt" in p]
+    assert grants == []  # the salt table is reached only through the admins' schema grant
+
+
+def _local_masks(spark, tmp_path, make_settings):
+    """Render the governance SQL for a local 'catalog' and run its salt table, salt and mask bodies.
+
+    Open-source Spark runs SQL functions but has no is_account_group_member and no UC: the mask
+    bodies are run as temporary functions with the membership test replaced by a flag.
+    """
+    db = f"gov_{tmp_path.name[-12:].replace('-', '_')}".lower()
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS spark_catalog.{db} LOCATION '{tmp_path / 'ops'}'")
+    settings = make_settings(catalog="spark_catalog", storage={"use_metastore": True}, schemas={"ops": db})
+    stmts = governance_statements(settings)
+    salt_table = f"spark_catalog.{db}.pii_salt"
+    create, store = stmts[1], stmts[2]
+    assert create.startswith(f"CREATE TABLE IF NOT EXISTS {salt_table}") and ":pii_salt" in store
+    spark.sql(create)
+    for kind, stmt in (("email", stmts[4]), ("text", stmts[5])):
+        body = stmt.replace(f"CREATE OR REPLACE FUNCTION spark_catalog.{db}.mask_{kind}", f"CREATE OR REPLACE TEMPORARY FUNCTION mask_{kind}_t")
+        body = body.replace("is_account_group_member('streaming_obs_admins')", "admin_flag_t()")
+        spark.sql(body)
+    return salt_table
+
+
+def test_uc_masks_are_salted_like_mask_pii(spark, tmp_path, make_settings):
+    """The rendered salt table, bound salt and mask bodies, run by Spark: same hash as deploy.masking."""
+    from streaming_obs.deploy.masking import mask_value
+
+    spark.sql("CREATE OR REPLACE TEMPORARY FUNCTION admin_flag_t() RETURNS BOOLEAN RETURN false")
+    salt_table = _local_masks(spark, tmp_path, make_settings)
+    # no salt stored yet: NULL, never an unsalted (reversible) hash
+    assert spark.sql("SELECT mask_email_t('alice@example.com') AS m").head().m is None
+    store_salt(spark, salt_table, SALT)
+    store_salt(spark, salt_table, SALT)  # idempotent: still one row
+    assert spark.sql(f"SELECT count(*) AS n FROM {salt_table}").head().n == 1
+    hashed = mask_value("alice@example.com", SALT, "email")
+    row = spark.sql(
+        f"SELECT mask_email_t(' Alice@Example.com') AS e, mask_text_t('SELECT 1') AS t, mask_email_t(NULL) AS n, "
+        f"mask_email_t('{hashed}') AS again"
+    ).head()
+    assert row.e == hashed and len(row.e) == 64
+    assert row.t == mask_value("SELECT 1", SALT, "text") != mask_value("select 1", SALT, "text")
+    assert row.n is None
+    assert row.again == hashed  # a value masked at write time (mask_pii) keeps its pseudonym
+    spark.sql("CREATE OR REPLACE TEMPORARY FUNCTION admin_flag_t() RETURNS BOOLEAN RETURN true")
+    assert spark.sql("SELECT mask_email_t(' Alice@Example.com') AS e").head().e == " Alice@Example.com"

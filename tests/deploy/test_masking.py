@@ -6,7 +6,16 @@ import hashlib
 
 import pytest
 
-from streaming_obs.deploy.masking import MIN_SALT_LENGTH, mask_pii, masked_columns, pii_salt
+from streaming_obs.deploy.masking import (
+    MIN_SALT_LENGTH,
+    check_pii_salt,
+    mask_pii,
+    mask_raw_rows,
+    mask_record,
+    mask_value,
+    masked_columns,
+    pii_salt,
+)
 from streaming_obs.errors import ConfigError
 
 SALT = "pepper-0123456789abcdef"
@@ -89,3 +98,63 @@ def test_salt_variable_name_comes_from_config(frame, make_settings):
     s = make_settings(governance={"mask_pii": True, "pii_salt_env": "MY_SALT"})
     out = mask_pii(frame, s, environ={"MY_SALT": SALT})
     assert out.head().executed_by == _h("alice@example.com")
+
+
+def test_masking_twice_changes_nothing(frame, masked_settings):
+    env = {"STREAMING_OBS_PII_SALT": SALT}
+    once = mask_pii(frame, masked_settings, environ=env)
+    twice = mask_pii(once, masked_settings, environ=env)
+    assert sorted(map(tuple, twice.collect())) == sorted(map(tuple, once.collect()))
+
+
+def test_mask_record_matches_spark(frame, masked_settings):
+    """The pure-Python mask of one row (dict or Row) gives exactly the hashes Spark gives."""
+    env = {"STREAMING_OBS_PII_SALT": SALT}
+    spark_rows = sorted(mask_pii(frame, masked_settings, environ=env).collect(), key=lambda r: r.read_bytes)
+    for row, expected in zip(sorted(frame.collect(), key=lambda r: r.read_bytes), spark_rows, strict=True):
+        assert mask_record(row, masked_settings, environ=env) == expected.asDict(recursive=True)
+    plain = {"EXECUTED_BY": "Alice@Example.com", "read_bytes": 1, "identity_metadata": {"run_as": "a@b.c"}}
+    out = mask_record(plain, masked_settings, environ=env)
+    assert out == {"EXECUTED_BY": _h("alice@example.com"), "read_bytes": 1, "identity_metadata": {"run_as": _h("a@b.c")}}
+    assert plain["EXECUTED_BY"] == "Alice@Example.com"  # a copy: the input is untouched
+    assert mask_value(None, SALT, "email") is None
+
+
+def test_mask_record_off_and_without_salt(masked_settings, settings):
+    assert mask_record({"executed_by": "a@b.c"}, settings, environ={}) == {"executed_by": "a@b.c"}
+    with pytest.raises(ConfigError, match="salt variable is not set"):
+        mask_record({"executed_by": "a@b.c"}, masked_settings, environ={})
+
+
+def test_mask_raw_rows_masks_the_json_of_quarantined_rows(spark, frame, masked_settings):
+    """Quarantine rows as the quality engine builds them (to_json of the batch row)."""
+    from pyspark.sql import functions as F
+
+    env = {"STREAMING_OBS_PII_SALT": SALT}
+    quarantine = frame.select(F.lit("bronze.query_history").alias("source_table"),
+                              F.to_json(F.struct(*frame.columns)).alias("raw_row"), "read_bytes")
+    out = mask_raw_rows(quarantine, frame.schema, masked_settings, environ=env)
+    assert out.columns == quarantine.columns
+    got = sorted(out.collect(), key=lambda r: r.read_bytes)
+    expected = sorted(mask_pii(frame, masked_settings, environ=env).collect(), key=lambda r: r.read_bytes)
+    import json
+
+    for row, want in zip(got, expected, strict=True):
+        decoded = json.loads(row.raw_row)
+        want_d = {k: v for k, v in want.asDict(recursive=True).items() if v is not None}
+        if want_d.get("identity_metadata"):
+            want_d["identity_metadata"] = {k: v for k, v in want_d["identity_metadata"].items() if v is not None}
+        assert decoded == want_d
+        assert "alice@example.com" not in row.raw_row.lower() and "SELECT 1" not in row.raw_row
+    off = masked_settings.model_copy(
+        update={"governance": masked_settings.governance.model_copy(update={"mask_pii": False})})
+    assert mask_raw_rows(quarantine, frame.schema, off, environ={}) is quarantine
+
+
+def test_check_pii_salt_only_when_masking_is_on(settings, masked_settings):
+    check_pii_salt(settings, environ={})
+    check_pii_salt(masked_settings, environ={"STREAMING_OBS_PII_SALT": SALT})
+    with pytest.raises(ConfigError) as err:
+        check_pii_salt(masked_settings, environ={})
+    assert str(err.value) == ("$STREAMING_OBS_PII_SALT: governance.pii_salt_env: "
+                              "governance.mask_pii is on but the salt variable is not set")

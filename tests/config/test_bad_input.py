@@ -198,7 +198,9 @@ def test_rules_file_in_config_dir_is_the_one_used(config_dir):
 
 @pytest.mark.parametrize("env", ["local", "dev", "staging", "prod"])
 def test_shipped_config_and_rules_validate_clean(env):
-    result = runner.invoke(app, ["validate-config", "--env", env], env=_clean_env())
+    # prod masks PII: its salt comes from a secret, here a variable
+    extra = {"STREAMING_OBS_PII_SALT": "s" * 24} if env == "prod" else {}
+    result = runner.invoke(app, ["validate-config", "--env", env], env={**_clean_env(), **extra})
     assert result.exit_code == 0, result.output
     assert "quality rules ok (conf/quality_rules.yaml, " in result.output
 

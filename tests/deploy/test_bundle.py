@@ -142,9 +142,9 @@ def test_the_job_has_health_rules_notifications_and_permissions_from_variables()
     assert job["email_notifications"]["on_failure"] == [] and job["webhook_notifications"]["on_failure"] == []
     assert {(p["level"], p["group_name"]) for p in job["permissions"]} == {
         ("CAN_MANAGE", "streaming_obs_admins"), ("CAN_VIEW", "streaming_obs_readers")}
-    # No shipped config masks PII, so no target asks for the salt secret.
+    # Only prod masks PII (conf/prod.yaml), so only prod asks for the salt secret.
     for target in REQUIRED_TARGETS:
-        assert "STREAMING_OBS_PII_SALT" not in job_env_vars(bundle, target)
+        assert ("STREAMING_OBS_PII_SALT" in job_env_vars(bundle, target)) == (target == "prod"), target
         assert "STREAMING_OBS_ENV" in job_env_vars(bundle, target)
 
 
@@ -182,14 +182,15 @@ def test_the_salt_is_wired_exactly_where_pii_is_masked(tmp_path, monkeypatch):
     from streaming_obs.deploy.plan import deploy_plan
 
     root = _copy(tmp_path)
-    _mask_prod(tmp_path, monkeypatch)
+    # conf/prod.yaml masks PII; a bundle whose prod target does not wire the salt is refused
+    _edit(root / "databricks.yml", lambda d: d["targets"]["prod"].pop("resources"))
     problems = check_bundle(root)
     assert any("conf/prod.yaml masks PII but the job does not set $STREAMING_OBS_PII_SALT" in p for p in problems)
     sp = {"BUNDLE_VAR_service_principal": "sp"}
     prod = load_settings("prod", environ={})
     assert not deploy_plan(prod, bundle_root=root, environ=sp).ok
-    # The override shown (commented) in databricks.yml: prod alone gets the secret, merged
-    # into the job cluster by its key.
+    # The override databricks.yml carries: prod alone gets the secret, merged into the job
+    # cluster by its key.
     _edit(root / "databricks.yml", _wire_salt)
     assert check_bundle(root) == []
     bundle = load_bundle(root)
@@ -201,13 +202,11 @@ def test_the_salt_is_wired_exactly_where_pii_is_masked(tmp_path, monkeypatch):
     assert "[ok  ] pii salt" in plan.render()
 
 
-def test_the_commented_salt_override_in_databricks_yml_is_the_one_tested():
-    text = (ROOT / "databricks.yml").read_text()
-    block = "\n".join(line.split("# ", 1)[1] if "# " in line else "" for line in
-                      text.split("# resources:", 1)[1].splitlines()[:8])
+def test_the_salt_override_in_databricks_yml_is_the_one_tested():
+    shipped = yaml.safe_load((ROOT / "databricks.yml").read_text())
     wired = {"targets": {"prod": {}}}
     _wire_salt(wired)
-    assert yaml.safe_load("resources:" + block) == wired["targets"]["prod"]
+    assert shipped["targets"]["prod"]["resources"] == wired["targets"]["prod"]["resources"]
 
 
 def test_a_target_on_a_local_conf_is_refused(tmp_path):

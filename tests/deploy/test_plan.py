@@ -63,9 +63,13 @@ def test_pii_salt_is_a_prerequisite_when_masking(settings):
     assert not deploy_plan(masked, environ={}).ok
     assert deploy_plan(masked, environ={"STREAMING_OBS_PII_SALT": "x" * 20}).ok
     # On Databricks only the bundle can wire the salt (from a secret scope); the shipped bundle
-    # does not, because no shipped config masks PII: prod with masking on is not ready.
-    prod = load_settings("prod", environ={}, overrides={"governance": {"mask_pii": True}})
+    # does for prod, whose config masks PII, and not for staging, whose config does not.
+    prod = load_settings("prod", environ={})
+    assert prod.governance.mask_pii
     plan = deploy_plan(prod, bundle_root=ROOT, environ=SP)
+    assert plan.ok and "[ok  ] pii salt" in plan.render(), plan.render()
+    staging = load_settings("staging", environ={}, overrides={"governance": {"mask_pii": True}})
+    plan = deploy_plan(staging, bundle_root=ROOT, environ=SP)
     assert not plan.ok and "[FAIL] pii salt" in plan.render() and "result: ready" not in plan.render()
 
 

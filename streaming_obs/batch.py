@@ -94,6 +94,11 @@ def apply_quality(ctx: PipelineContext, df: DataFrame, table: str, info: BatchIn
         return df, None
     outcome = ctx.quality.apply(df, table=table, batch_id=info.batch_id, query_name=info.query_name,
                                 lookups=lookups or {}, now=now)
+    if ctx.settings.governance.mask_pii:
+        # quarantine keeps the raw row: it gets the same pseudonyms silver does
+        from streaming_obs.deploy.masking import mask_raw_rows
+
+        outcome.quarantine = mask_raw_rows(outcome.quarantine, df.schema, ctx.settings)
     return outcome.kept, outcome
 
 

@@ -162,14 +162,6 @@ def test_variables_set_per_target_reach_the_job(tmp_path):
     assert check_bundle(root) == []
 
 
-def _mask_prod(tmp_path, monkeypatch) -> None:
-    conf = tmp_path / "conf"
-    shutil.copytree(ROOT / "conf", conf)
-    with (conf / "prod.yaml").open("a") as f:
-        f.write("\ngovernance:\n  mask_pii: true\n")
-    monkeypatch.setenv("STREAMING_OBS_CONF_DIR", str(conf))
-
-
 def _wire_salt(d) -> None:
     d["targets"]["prod"]["resources"] = {"jobs": {"streaming_obs": {"job_clusters": [{
         "job_cluster_key": "streaming_obs",

@@ -81,13 +81,32 @@ def quarantine_replay(ids: Annotated[list[str] | None, typer.Argument(help="Quar
 
         fixes = parse_fix(fix) if fix else None  # before Spark starts: a typo costs nothing
         settings, spark, tables = _ctx(env, config_dir)
-        result = replay_quarantine(spark, tables, settings, ids=ids or None, source=source, fixed_rows=fixes)
+        result = replay_quarantine(spark, tables, settings, ids=ids or None, source=source, fixed_rows=fixes,
+                                   ingest=_replay_ingest(spark, settings))
         typer.echo(f"replayed {len(result.replayed)}; still failing {len(result.still_failing)}; "
                    f"skipped {len(result.skipped)}")
         for qid, rules in result.still_failing.items():
             typer.echo(f"  {qid}: {', '.join(rules)}")
 
     go()
+
+
+def _replay_ingest(spark, settings):
+    """Replayed rows take the pipeline's own batch path (bronze, silver, cost_daily), so they
+    reach gold; rows bronze already holds (a replay run twice) are skipped by their hash."""
+    from datetime import datetime, timezone
+
+    from streaming_obs.build import build_context
+    from streaming_obs.flows import BatchInfo, ingest_batch, source_query_name
+
+    ctx = build_context(spark, settings, telemetry=False)
+
+    def ingest(source: str, rows, writer_id: str) -> None:
+        info = BatchInfo(source_query_name(source), 0, writer_id, datetime.now(timezone.utc))
+        ingest_batch(ctx, source, rows, info, skip_seen=True)
+        ctx.ops.flush(spark)
+
+    return ingest
 
 
 def _no_constant(name: str) -> None:

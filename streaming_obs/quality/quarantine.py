@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -136,8 +136,13 @@ def replay_quarantine(
     engine: QualityEngine | None = None,
     lookups: Mapping[str, DataFrame] | None = None,
     now: datetime | None = None,
+    ingest: Callable[[str, DataFrame, str], None] | None = None,
 ) -> ReplayResult:
     """Re-append quarantined rows (optionally fixed) to the bronze table of their source.
+
+    With `ingest` (``ingest(source, rows, writer_id)``; the CLI passes the pipeline's batch
+    template) the rows that pass go through bronze, silver and gold like any batch of the source;
+    without it they are appended to bronze only.
 
     Args:
         ids: quarantine ids to replay; or
@@ -187,7 +192,7 @@ def replay_quarantine(
         raw = _patch(json.loads(r["raw_row"]), fixed_rows.get(qid, {}))
         by_source.setdefault(src, []).append((qid, raw))
     for src, items in sorted(by_source.items()):
-        ok, failing = _replay_source(spark, tables, engine, src, items, lookups, now)
+        ok, failing = _replay_source(spark, tables, engine, src, items, lookups, now, ingest)
         result.replayed += ok
         result.still_failing.update(failing)
         result.bronze_tables.append(tables.bronze(src).label)
@@ -204,6 +209,7 @@ def _replay_source(
     items: list[tuple[str, dict[str, Any]]],
     lookups: Mapping[str, DataFrame] | None,
     now: datetime,
+    ingest: Callable[[str, DataFrame, str], None] | None = None,
 ) -> tuple[list[str], dict[str, list[str]]]:
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
@@ -241,8 +247,11 @@ def _replay_source(
         if ok:
             out = evaluated.where(F.col(DISPOSITION_COL) == "keep").select(*[F.col(f"`{f.name}`") for f in target.fields])
             app = "streaming_obs.replay." + hashlib.sha256("\n".join(ok).encode()).hexdigest()[:24]
-            writer = out.write.format("delta").mode("append").option("txnAppId", app).option("txnVersion", 0)
-            writer.save(bronze.path) if bronze.path else writer.saveAsTable(bronze.ident)
+            if ingest is not None:
+                ingest(source, out, app)
+            else:
+                writer = out.write.format("delta").mode("append").option("txnAppId", app).option("txnVersion", 0)
+                writer.save(bronze.path) if bronze.path else writer.saveAsTable(bronze.ident)
     finally:
         evaluated.unpersist()
     for qid, rules in failing.items():

@@ -54,7 +54,8 @@ def _poll_snapshots(ctx: PipelineContext, due: dict[str, float], force: bool = F
         name = source_query_name(source)
         ckpt = ctx.tables.checkpoint(name)
         app_id = checkpoint_app_id(ckpt, name)
-        diff = snapshot_diff(ctx.spark, ctx.tables.source(source), ctx.tables.bronze(source))
+        diff = snapshot_diff(ctx.spark, ctx.tables.source(source), ctx.tables.bronze(source),
+                             quarantine=ctx.tables.ops("quarantine"))
         # The diff is idempotent by construction (anti-join on row hash), so the txn version can
         # simply be the wall clock: a repeat after a crash finds nothing new to write.
         info = BatchInfo(name, int(time.time() * 1000), app_id, _utcnow())

@@ -24,9 +24,14 @@ def row_hash(df: DataFrame, columns: list[str]) -> F.Column:
     return F.sha2(F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns])), 256)
 
 
-def snapshot_diff(spark: SparkSession, source: TableRef, bronze: TableRef, version: int | None = None) -> DataFrame:
+def snapshot_diff(spark: SparkSession, source: TableRef, bronze: TableRef, version: int | None = None,
+                  quarantine: TableRef | None = None) -> DataFrame:
     """Rows of the snapshot of `source` (current, or at `version`) whose hash is not yet in
-    `bronze`, with the source meta columns filled (version and commit time of the snapshot)."""
+    `bronze`, with the source meta columns filled (version and commit time of the snapshot).
+
+    With `quarantine`, rows already quarantined from this bronze table (their raw row carries the
+    hash) are left out too: a bad row is quarantined once, not again on every poll.
+    """
     snap = source.read(spark, version)
     cols = snap.columns
     commit_ts = None
@@ -46,4 +51,9 @@ def snapshot_diff(spark: SparkSession, source: TableRef, bronze: TableRef, versi
     if not bronze.exists(spark):
         return current
     seen = bronze.read(spark).select("_row_hash").where(F.col("_row_hash").isNotNull())
+    if quarantine is not None and quarantine.exists(spark):
+        held = (quarantine.read(spark).where(F.col("source_table") == f"bronze.{bronze.name}")
+                .select(F.get_json_object("raw_row", "$._row_hash").alias("_row_hash"))
+                .where(F.col("_row_hash").isNotNull()))
+        seen = seen.unionByName(held)
     return current.join(seen, on="_row_hash", how="left_anti").dropDuplicates(["_row_hash"])

@@ -3,7 +3,7 @@ replaying it again writes nothing twice."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from pyspark.sql import functions as F
 
@@ -15,7 +15,10 @@ from streaming_obs.quality import list_quarantine, replay_quarantine
 from streaming_obs.sources.schemas import system_schema
 from tests.sourcerows import price, ts, usage
 
-NOW = datetime(2026, 1, 3, tzinfo=timezone.utc)
+# Replayed rows are judged at replay time (no batch timestamp): keep the data recent, so the
+# freshness rules pass then too.
+NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+DAY = (NOW - timedelta(days=1)).strftime("%Y-%m-%d")
 
 
 def _batch(spark, source, rows):
@@ -27,18 +30,18 @@ def _batch(spark, source, rows):
 def test_a_fixed_row_reaches_gold_once(spark, make_settings):
     settings = make_settings()
     ctx = build_context(spark, settings, telemetry=False)
-    ingest_batch(ctx, "list_prices", _batch(spark, "list_prices", [price("A", "2026-01-01 00:00", None, "2")]),
+    ingest_batch(ctx, "list_prices", _batch(spark, "list_prices", [price("A", f"{DAY} 00:00", None, "2")]),
                  BatchInfo("p", 0, "p", NOW))
-    good = usage("g1", "1001", "A", "2026-01-02 10:00", "1")
-    backwards = usage("b1", "1001", "A", "2026-01-02 11:00", "3")
-    backwards["usage_end_time"] = ts("2026-01-02 09:00")  # ends before it starts: quarantined
+    good = usage("g1", "1001", "A", f"{DAY} 10:00", "1")
+    backwards = usage("b1", "1001", "A", f"{DAY} 11:00", "3")
+    backwards["usage_end_time"] = ts(f"{DAY} 09:00")  # ends before it starts: quarantined
     ingest_batch(ctx, "billing_usage", _batch(spark, "billing_usage", [good, backwards]), BatchInfo("u", 0, "u", NOW))
     quarantined = [r["quarantine_id"] for r in list_quarantine(spark, ctx.tables)]
     assert len(quarantined) == 1
     cost = ctx.tables.gold("cost_daily")
     assert [float(r["usage_quantity"]) for r in cost.read(spark).collect()] == [1.0]
 
-    fixed = {quarantined[0]: {"usage_end_time": (ts("2026-01-02 12:00")).strftime("%Y-%m-%dT%H:%M:%S.000Z")}}
+    fixed = {quarantined[0]: {"usage_end_time": ts(f"{DAY} 12:00").strftime("%Y-%m-%dT%H:%M:%S.000Z")}}
     ingest = _replay_ingest(spark, settings)
     result = replay_quarantine(spark, ctx.tables, settings, ids=quarantined, fixed_rows=fixed, ingest=ingest)
     assert result.replayed == quarantined

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from streaming_obs.build import build_context
-from streaming_obs.flows import BatchInfo, ingest_batch, source_flow, source_query_name, start_flow
+from streaming_obs.flows import USAGE, BatchInfo, ingest_batch, source_flow, source_query_name, start_flow
 from streaming_obs.gold.flow import gold_flow
 from streaming_obs.logs import get_logger
 from streaming_obs.ops.audit import write_audit
@@ -109,7 +109,12 @@ def run(
     streamed = [s for s, c in settings.sources.items() if c.mode != "snapshot"]
     # One query per streamed source (bronze, silver and, for usage, cost_daily in one batch),
     # then the gold query; in available-now mode gold runs once, after every source drained.
-    layers = [[source_flow(ctx, s) for s in streamed], [gold_flow(ctx)]]
+    # The usage query reads silver list_prices' change feed beside its source, so in
+    # available-now mode (end offsets fixed when a query starts) it starts after the other
+    # sources drained: a price written in the same run is then always in its batch.
+    layers = [[source_flow(ctx, s) for s in streamed if s != USAGE],
+              [source_flow(ctx, s) for s in streamed if s == USAGE], [gold_flow(ctx)]]
+    layers = [flows for flows in layers if flows]
     sup = Supervisor(ctx, lambda f: start_flow(ctx, f, available_now=available_now), stop_event=stop_event)
     due: dict[str, float] = {}
     status = "ok"

@@ -77,11 +77,20 @@ def ingest_batch(ctx: PipelineContext, source: str, batch_df: DataFrame, info: B
     outer = batch_df.persist() if TOUCH_COL in batch_df.columns else batch_df
     try:
         rows, windows = _split_touches(outer)
-        df = prepare_bronze(ctx, source, rows, info, skip_seen=skip_seen).persist()
+        df = prepare_bronze(ctx, source, rows, info, skip_seen=skip_seen)
+        if skip_seen:
+            # The frame reads bronze (the anti-join): a write to bronze invalidates a cached copy
+            # and the rest of the batch would see bronze after the append. Cut the lineage.
+            df = df.localCheckpoint(eager=True)
+        else:
+            df = df.persist()
         try:
             return _ingest(ctx, source, df, windows, info)
         finally:
-            df.unpersist()
+            if skip_seen:
+                release_checkpoint(df)
+            else:
+                df.unpersist()
     finally:
         if outer is not batch_df:
             outer.unpersist()

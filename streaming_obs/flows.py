@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from streaming_obs.logs import get_logger
 from streaming_obs.resilience.idempotency import checkpoint_app_id
 from streaming_obs.resilience.operation import operation_of
+from streaming_obs.resilience.supervisor import stop_gate
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -74,6 +75,7 @@ def freshness_observation(df: DataFrame, query_name: str) -> DataFrame:
 
 def _wrap(ctx: PipelineContext, flow: Flow, app_id: str) -> Callable[[DataFrame, int], None]:
     def run(batch_df: DataFrame, batch_id: int) -> None:
+        stop_gate(batch_df, flow.name)  # a stop was asked for: this batch is the query's last
         started = datetime.now(timezone.utc)
         t0 = time.monotonic()
         info = BatchInfo(flow.name, batch_id, app_id, started)

@@ -207,6 +207,9 @@ class LoggingConfig(_Model):
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = Field(False, alias="json")
+    #: directory of per-run log files; set, the terminal shows WARNING and up only (unset: all
+    #: to stderr, the right thing where a platform collects the driver's output)
+    dir: str | None = None
 
 
 class ResilienceConfig(_Model):

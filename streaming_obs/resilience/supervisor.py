@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from tenacity import wait_exponential
 
-from streaming_obs.errors import PipelineError
+from streaming_obs.errors import PipelineError, StopRequestedError
 from streaming_obs.logs import get_logger
 from streaming_obs.resilience.retry import DELTA_CONFLICTS
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from streaming_obs.context import PipelineContext
     from streaming_obs.flows import Flow
 
-__all__ = ["Supervisor", "classify_failure", "graceful_stop", "restart_hint"]
+__all__ = ["Supervisor", "classify_failure", "graceful_stop", "finish_after_current_batch", "stop_gate", "restart_hint"]
 
 log = get_logger(__name__)
 
@@ -83,24 +83,58 @@ def classify_failure(text: str) -> tuple[str, str] | None:
 
 
 def graceful_stop(queries: list[StreamingQuery], timeout_s: float) -> None:
-    """Stop queries between batches: each is stopped as soon as no trigger of it is running.
+    """Stop queries between batches, all within one deadline.
 
-    One deadline covers them all (a serial wait per query let a 17-query pipeline take minutes
-    to stop, while the queries not yet waited on kept starting batches). Queries are visited in
-    the order given, upstream first, so downstream ones see no new input after their last batch.
-    At the deadline the rest are stopped mid-batch, which exactly-once makes safe: the batch is
-    replayed on the next start and its idempotent writes skip what already committed.
+    Each query is told to make its current batch its last (`finish_after_current_batch`): a
+    running batch completes and commits, an idle query ends at its next trigger without starting
+    one, and nothing is interrupted, so no batch dies half-way with InterruptedException noise.
+    That takes at most one trigger interval plus the longest batch. Then every query is awaited
+    and `stop()` only cleans up. Queries that ignore the request (a Spark without the internal
+    hook) are stopped as soon as no trigger of theirs is running, as before. At the deadline the
+    rest are stopped mid-batch, which exactly-once makes safe: the batch is replayed on the next
+    start and its idempotent writes skip what already committed.
     """
     pending = list(queries)
+    told = {id(q) for q in pending if finish_after_current_batch(q)}
     deadline = time.monotonic() + timeout_s
     while pending:
         late = time.monotonic() >= deadline
         for query in list(pending):
-            if late or _idle(query):
+            if _ended(query) or late or (id(query) not in told and _idle(query)):
                 _stop(query)
                 pending.remove(query)
         if pending:
             time.sleep(0.2)
+
+
+def finish_after_current_batch(query: StreamingQuery) -> bool:
+    """Make the query's current (or next) trigger its last, without interrupting anything.
+
+    Spark's `stop()` sets the query's state to TERMINATED and interrupts its thread at once,
+    mid-batch as often as not. Setting only the state lets the trigger loop end by itself: it
+    checks the state before each trigger and after each batch. The state lives on the JVM
+    object, so this reaches it through py4j; False when this Spark has no such hook.
+    """
+    try:
+        from pyspark import SparkContext
+
+        jvm = SparkContext._jvm
+        state = query._jsq.streamingQuery().state()
+        package = state.get().getClass().getPackage().getName()
+        terminated = jvm.java.lang.Class.forName(f"{package}.TERMINATED$").getField("MODULE$").get(None)
+        state.set(terminated)
+        return True
+    except Exception as exc:  # Spark Connect, another runtime, a renamed class: fall back
+        log.info("finish-after-batch hook unavailable", query=getattr(query, "name", None), error=str(exc)[:200])
+        return False
+
+
+def _ended(query: StreamingQuery) -> bool:
+    """True once the query's thread has finished (whether it ended cleanly or failed)."""
+    try:
+        return bool(query._jsq.awaitTermination(0))
+    except Exception:  # it ended with an exception: ended all the same
+        return True
 
 
 def _idle(query: StreamingQuery) -> bool:
@@ -113,8 +147,30 @@ def _idle(query: StreamingQuery) -> bool:
 def _stop(query: StreamingQuery) -> None:
     try:
         query.stop()
-    except Exception as exc:  # already stopped, or the JVM is going away
-        log.debug("stop raised", query=query.name, error=str(exc)[:200])
+    except Exception as exc:  # the JVM is going away: say so, a stop that failed is worth a line
+        log.warning("stop raised", query=query.name, error=str(exc)[:200])
+
+
+#: the stop event of the running supervisor, read by `stop_gate` at the start of every batch
+_current_stop: dict[str, threading.Event | None] = {"event": None}
+
+
+def stop_gate(batch_df, query_name: str) -> None:
+    """First thing in every batch: if a stop was asked for, let this batch be the query's last.
+
+    The batch has begun (Spark logged its offsets), so it completes; the query then ends instead
+    of starting another. Where the hook is unavailable the batch is refused before it writes
+    anything (`StopRequestedError`) and the next run replays it, exactly once.
+    """
+    event = _current_stop["event"]
+    if event is None or not event.is_set():
+        return
+    for query in batch_df.sparkSession.streams.active:
+        if query.name == query_name:
+            if finish_after_current_batch(query):
+                return
+            break
+    raise StopRequestedError(f"query {query_name}: stop requested; this batch is left for the next run")
 
 
 @dataclass
@@ -138,6 +194,9 @@ class Supervisor:
     start: Callable[[Flow], StreamingQuery]
     watched: dict[str, _Watched] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        _current_stop["event"] = self.stop_event
 
     def launch(self, flows: list[Flow]) -> None:
         """Start every flow now."""
@@ -163,7 +222,7 @@ class Supervisor:
             q = w.query
             if q is not None and not q.isActive:
                 exc = q.exception()
-                if exc is None:
+                if exc is None or (self.stop_event.is_set() and "StopRequestedError" in str(exc)):
                     w.done = True
                     continue
                 text = f"{type(exc).__name__}: {exc}"
@@ -182,9 +241,22 @@ class Supervisor:
                 w.next_start = now + wait(_RetryState(w.restarts))
                 if self.ctx.telemetry is not None:
                     self.ctx.telemetry.record_restart(name, error_class)
-            if w.query is None and not w.done and now >= w.next_start:
+            if w.query is None and not w.done and now >= w.next_start and not self.stop_event.is_set():
                 log.warning("restarting query", query=name, attempt=w.restarts)
                 w.query = self.start(w.flow)
+
+    def wait_done(self, poll_s: float = 0.2) -> bool:
+        """Watch until every query finished (available-now); False if a stop came first.
+
+        On a stop the queries end between batches (`stop_all`) and the caller starts no more.
+        """
+        while not self.all_done():
+            if self.stop_event.is_set():
+                self.stop_all(self.ctx.settings.resilience.stop_timeout_seconds)
+                return False
+            self.check()
+            time.sleep(poll_s)
+        return True
 
     def all_done(self) -> bool:
         """True when every query finished without error (available-now runs)."""
@@ -192,6 +264,7 @@ class Supervisor:
 
     def stop_all(self, timeout_s: float) -> None:
         """Graceful stop of every query, all within `timeout_s` (launch order: upstream first)."""
+        self.stop_event.set()  # a batch starting from now on is its query's last (`stop_gate`)
         graceful_stop(self.queries, timeout_s)
 
 

@@ -10,7 +10,6 @@ __all__ = [
     "EnvironmentError_",
     "JavaNotFoundError",
     "DeltaJarsError",
-    "StopRequestedError",
     "QualityRuleError",
     "QualityFailError",
     "QualityViolationError",
@@ -107,7 +106,3 @@ class PipelineError(StreamingObsError):
 
 class NotBuiltError(StreamingObsError):
     """The requested capability is not available in this build."""
-
-
-class StopRequestedError(StreamingObsError):
-    """A batch began after a stop was asked for and was left for the next run (exactly-once)."""

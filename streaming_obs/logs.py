@@ -20,9 +20,9 @@ from pathlib import Path
 import structlog
 
 __all__ = ["get_logger", "configure_logging", "current_log_file", "is_verbose", "notice", "terminal_muted",
-           "new_log_file"]
+           "new_log_file", "is_muted", "to_file"]
 
-_state: dict = {"file": None, "verbose": False, "terminal": None}
+_state: dict = {"file": None, "verbose": False, "terminal": None, "file_handler": None}
 #: log files kept per directory (older ones are removed when a new one starts)
 KEEP_LOG_FILES = 20
 
@@ -44,11 +44,23 @@ def is_verbose() -> bool:
 
 def notice(message: str) -> None:
     """One line for the person at the terminal (stderr), also kept in the log file."""
-    logging.getLogger("streaming_obs.notice").info(message)
-    handler = _state["terminal"]
-    if handler is not None and handler not in logging.getLogger().handlers:
+    to_file(logging.INFO, "streaming_obs.notice", message)
+    if is_muted():
         return  # a live console owns the terminal; the line is in the file
     print(message, file=sys.stderr, flush=True)
+
+
+def is_muted() -> bool:
+    """True while a live console owns the terminal (`terminal_muted`)."""
+    handler = _state["terminal"]
+    return handler is not None and handler not in logging.getLogger().handlers
+
+
+def to_file(level: int, name: str, message: str) -> None:
+    """Write one line to the log file only (nothing when there is no log file)."""
+    handler = _state["file_handler"]
+    if handler is not None:
+        handler.handle(logging.LogRecord(name, level, __file__, 0, message, None, None))
 
 
 def new_log_file(directory: str, command: str) -> str:
@@ -110,7 +122,8 @@ def configure_logging(level: str = "INFO", json_format: bool = False, *, log_fil
     logging.captureWarnings(True)
     # py4j chatters at INFO for every call into the JVM.
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    _state.update(file=log_file, verbose=verbose, terminal=terminal)
+    _state.update(file=log_file, verbose=verbose, terminal=terminal,
+                  file_handler=handlers[1] if log_file else None)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -257,8 +258,33 @@ def _launch_gateway(conf: dict[str, str]) -> None:
     spark_conf = SparkConf(loadDefaults=False)
     for key, value in conf.items():
         spark_conf.set(key, value)
-    gateway = launch_gateway(spark_conf, popen_kwargs={"start_new_session": True})
+    gateway = launch_gateway(spark_conf, popen_kwargs={"start_new_session": True, "stderr": subprocess.PIPE})
+    threading.Thread(target=_forward_jvm_stderr, args=(gateway.proc.stderr,), name="jvm-stderr", daemon=True).start()
     SparkContext._ensure_initialized(gateway=gateway, conf=spark_conf)
+
+
+#: JVM start-up lines that say nothing to a user (Spark 4 turns on the incubating vector API)
+_JVM_NOISE = ("WARNING: Using incubator modules",)
+
+
+def _forward_jvm_stderr(stream) -> None:  # noqa: ANN001
+    """Pass the JVM's stderr on: to the terminal, or to the log file while a live console owns it.
+
+    Spark's log reaches stderr at ERROR only (the shipped log4j2 config); what else the JVM
+    prints there (a crash, `Exception in thread ...`) must not tear the live console apart.
+    """
+    import logging
+
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        if any(line.startswith(n) for n in _JVM_NOISE):
+            logs.to_file(logging.INFO, "spark.jvm", line)
+        elif logs.is_muted():
+            logs.to_file(logging.ERROR, "spark.jvm", line)
+        else:
+            logs.to_file(logging.ERROR, "spark.jvm", line)
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
 
 
 def get_spark(settings: Settings) -> SparkSession:

@@ -104,12 +104,15 @@ class SourceTracker:
         """Take in each query's last progress (call about once a second)."""
         restarts = restarts or {}
         per_source: dict[str, int] = {}
+        for q in queries:  # every name first: which query is a source's most downstream
+            source = source_of(q.name)
+            if source is not None:
+                self.rows.setdefault(source, SourceRow(source)).queries.add(q.name)
         for q in queries:
             source = source_of(q.name)
             if source is None:
                 continue
-            row = self.rows.setdefault(source, SourceRow(source))
-            row.queries.add(q.name)
+            row = self.rows[source]
             per_source[source] = per_source.get(source, 0) + restarts.get(q.name, 0)
             p = progress_dict(q.lastProgress)
             batch = p.get("batchId")

@@ -204,11 +204,12 @@ def run(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
     stop = threading.Event()
     _on_signals(stop)
     spark = _spark(settings)
+    _on_signals(stop)  # again: pyspark's SparkContext put its own SIGINT handler in place
     try:
         result = do_run(settings, available_now=available_now, duration_s=duration, stop_event=stop, spark=spark)
     finally:
         _stop_spark(spark)  # after the queries ended and the listener was removed
-    typer.echo(f"run {result.run_id} {'stopped' if stop.is_set() else 'done'} after {result.seconds:.1f}s; "
+    typer.echo(f"run {result.run_id} done in {result.seconds:.1f}s{' (stopped on request)' if stop.is_set() else ''}; "
                "batches with rows: " + (", ".join(f"{k}={v}" for k, v in sorted(result.batches.items()) if v) or "none"))
 
 
@@ -229,6 +230,7 @@ def demo(env: EnvOpt = "local", config_dir: ConfDirOpt = None,
     stop = threading.Event()
     _on_signals(stop)
     spark = _spark(settings)
+    _on_signals(stop)  # again: pyspark's SparkContext put its own SIGINT handler in place
     try:
         run_demo(settings, duration_s=duration, days=days, rows_per_second=rows_per_second, stop_event=stop,
                  spark=spark, summary_every_s=summary_every)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from tenacity import wait_exponential
 
-from streaming_obs.errors import PipelineError, StopRequestedError
+from streaming_obs.errors import PipelineError
 from streaming_obs.logs import get_logger
 from streaming_obs.resilience.retry import DELTA_CONFLICTS
 
@@ -131,9 +131,12 @@ def finish_after_current_batch(query: StreamingQuery) -> bool:
 
 def _ended(query: StreamingQuery) -> bool:
     """True once the query's thread has finished (whether it ended cleanly or failed)."""
+    jsq = getattr(query, "_jsq", None)
+    if jsq is None:  # not a JVM query: its own flag is all there is
+        return not query.isActive
     try:
-        return bool(query._jsq.awaitTermination(0))
-    except Exception:  # it ended with an exception: ended all the same
+        return bool(jsq.awaitTermination(0))
+    except Exception:  # it ended with an exception (or the JVM is gone): ended all the same
         return True
 
 
@@ -151,26 +154,24 @@ def _stop(query: StreamingQuery) -> None:
         log.warning("stop raised", query=query.name, error=str(exc)[:200])
 
 
-#: the stop event of the running supervisor, read by `stop_gate` at the start of every batch
-_current_stop: dict[str, threading.Event | None] = {"event": None}
+#: the running supervisor, whose stop event `stop_gate` reads at the start of every batch
+_current: dict[str, Supervisor | None] = {"supervisor": None}
 
 
-def stop_gate(batch_df, query_name: str) -> None:
+def stop_gate(batch_df, query_name: str) -> None:  # noqa: ANN001 - a pyspark DataFrame
     """First thing in every batch: if a stop was asked for, let this batch be the query's last.
 
-    The batch has begun (Spark logged its offsets), so it completes; the query then ends instead
-    of starting another. Where the hook is unavailable the batch is refused before it writes
-    anything (`StopRequestedError`) and the next run replays it, exactly once.
+    The batch has begun (Spark logged its offsets), so it completes and commits; the query then
+    ends instead of starting another. Nothing is raised: an exception here would end the query
+    "with error" and fill the terminal with a Java stack trace. Where the hook is unavailable
+    the batch simply runs and `graceful_stop` falls back to stopping the query when idle.
     """
-    event = _current_stop["event"]
-    if event is None or not event.is_set():
+    sup = _current["supervisor"]
+    if sup is None or not sup.stop_event.is_set():
         return
-    for query in batch_df.sparkSession.streams.active:
-        if query.name == query_name:
-            if finish_after_current_batch(query):
-                return
-            break
-    raise StopRequestedError(f"query {query_name}: stop requested; this batch is left for the next run")
+    query = sup.query_named(query_name)
+    if query is not None:
+        finish_after_current_batch(query)
 
 
 @dataclass
@@ -196,14 +197,28 @@ class Supervisor:
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        _current_stop["event"] = self.stop_event
+        _current["supervisor"] = self
 
     def launch(self, flows: list[Flow]) -> None:
-        """Start every flow now."""
+        """Start every flow now (none once a stop was asked for: starting takes seconds each)."""
         for flow in flows:
+            if self.stop_event.is_set():
+                break
             w = _Watched(flow)
             w.query = self.start(flow)
             self.watched[flow.name] = w
+
+    def query_named(self, name: str) -> StreamingQuery | None:
+        """The running query of that name: ours, else the session's (a batch may begin before
+        `start` has returned the query object)."""
+        w = self.watched.get(name)
+        if w is not None and w.query is not None:
+            return w.query
+        spark = getattr(self.ctx, "spark", None)
+        try:
+            return next((q for q in spark.streams.active if q.name == name), None) if spark is not None else None
+        except Exception:  # the session is stopping
+            return None
 
     @property
     def queries(self) -> list[StreamingQuery]:
@@ -222,7 +237,7 @@ class Supervisor:
             q = w.query
             if q is not None and not q.isActive:
                 exc = q.exception()
-                if exc is None or (self.stop_event.is_set() and "StopRequestedError" in str(exc)):
+                if exc is None:
                     w.done = True
                     continue
                 text = f"{type(exc).__name__}: {exc}"

@@ -135,8 +135,9 @@ def _ended(query: StreamingQuery) -> bool:
     if jsq is None:  # not a JVM query: its own flag is all there is
         return not query.isActive
     try:
-        return bool(jsq.awaitTermination(0))
-    except Exception:  # it ended with an exception (or the JVM is gone): ended all the same
+        return bool(jsq.awaitTermination(1))  # Spark refuses a timeout of 0 ("has to be positive")
+    except Exception as exc:  # it ended with an exception (or the JVM is gone): ended all the same
+        log.info("query ended with an exception", query=getattr(query, "name", None), error=str(exc)[:200])
         return True
 
 

@@ -15,7 +15,8 @@ class _Jsq:
     def __init__(self, ends_after):
         self.calls, self.ends_after = 0, ends_after
 
-    def awaitTermination(self, _ms):  # noqa: N802 - py4j's name
+    def awaitTermination(self, ms):  # noqa: N802 - py4j's name
+        assert ms > 0, "Spark refuses a timeout of 0"
         self.calls += 1
         return self.calls >= self.ends_after
 

@@ -130,15 +130,22 @@ def finish_after_current_batch(query: StreamingQuery) -> bool:
 
 
 def _ended(query: StreamingQuery) -> bool:
-    """True once the query's thread has finished (whether it ended cleanly or failed)."""
+    """True once the query's thread has finished (whether it ended cleanly or failed).
+
+    Not `awaitTermination`: it answers "not active", which is true as soon as the state says
+    terminated, while the thread is still finishing its batch.
+    """
     jsq = getattr(query, "_jsq", None)
     if jsq is None:  # not a JVM query: its own flag is all there is
         return not query.isActive
     try:
-        return bool(jsq.awaitTermination(1))  # Spark refuses a timeout of 0 ("has to be positive")
-    except Exception as exc:  # it ended with an exception (or the JVM is gone): ended all the same
-        log.info("query ended with an exception", query=getattr(query, "name", None), error=str(exc)[:200])
-        return True
+        return not jsq.streamingQuery().queryExecutionThread().isAlive()
+    except Exception:  # noqa: BLE001 - no such hook here: Spark's own answer
+        try:
+            return bool(jsq.awaitTermination(1))  # Spark refuses a timeout of 0
+        except Exception as exc:  # it ended with an exception (or the JVM is gone)
+            log.info("query ended with an exception", query=getattr(query, "name", None), error=str(exc)[:200])
+            return True
 
 
 def _idle(query: StreamingQuery) -> bool:

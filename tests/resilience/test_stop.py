@@ -98,12 +98,17 @@ def test_spark_ends_a_query_after_its_batch_without_an_interrupt(spark, tmp_path
          .trigger(processingTime="1 second").foreachBatch(slow_batch).start())
     try:
         deadline = time.monotonic() + 60
-        while not q.status["isTriggerActive"] or not done:
+        while not (done and q.status["isTriggerActive"]):  # inside a batch after the first
             assert time.monotonic() < deadline, "no batch within 60 s"
             time.sleep(0.1)
+        batches_before = len(done)
         assert sv.finish_after_current_batch(q) is True
-        assert q.awaitTermination(30) is True
-        assert q.exception() is None
+        assert not q.isActive and not sv._ended(q)  # told, but its batch is still running
+        deadline = time.monotonic() + 30
+        while not sv._ended(q):
+            assert time.monotonic() < deadline, "the query did not end within 30 s"
+            time.sleep(0.1)
+        assert q.exception() is None and len(done) == batches_before + 1  # that batch, no other
         commits = sorted(int(p.name) for p in (tmp_path / "ckpt" / "commits").iterdir() if p.name.isdigit())
         assert commits and commits[-1] == done[-1]  # the batch running at the stop completed and committed
     finally:

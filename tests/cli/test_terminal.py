@@ -144,3 +144,5 @@ def test_run_under_ctrl_c_stops_between_batches(account):
     assert "stopping between batches (Ctrl-C again to stop at once)" in text
     assert re.search(r"run \w+ done in [0-9.]+s \(stopped on request\)", text), text[-2000:]
     assert took <= STOP_BOUND_S, f"stop took {took:.1f}s"
+    log = _log_file(account).read_text()
+    assert "terminated with error" not in log and "InterruptedException" not in log, "a query was interrupted"

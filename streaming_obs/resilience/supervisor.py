@@ -140,12 +140,15 @@ def _ended(query: StreamingQuery) -> bool:
         return not query.isActive
     try:
         return not jsq.streamingQuery().queryExecutionThread().isAlive()
-    except Exception:  # noqa: BLE001 - no such hook here: Spark's own answer
-        try:
-            return bool(jsq.awaitTermination(1))  # Spark refuses a timeout of 0
-        except Exception as exc:  # it ended with an exception (or the JVM is gone)
-            log.info("query ended with an exception", query=getattr(query, "name", None), error=str(exc)[:200])
-            return True
+    except Exception as exc:  # noqa: BLE001 - no such hook here: ask the session's active list
+        log.info("query thread check unavailable", query=getattr(query, "name", None), error=str(exc)[:200])
+    try:  # not `awaitTermination`: "not active" is true right after the state flip, mid-batch
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.getActiveSession()
+        return spark is None or spark.streams.get(str(query.id)) is None
+    except Exception:  # noqa: BLE001 - the JVM is gone: nothing left running
+        return True
 
 
 def _idle(query: StreamingQuery) -> bool:

@@ -15,10 +15,16 @@ class _Jsq:
     def __init__(self, ends_after):
         self.calls, self.ends_after = 0, ends_after
 
-    def awaitTermination(self, ms):  # noqa: N802 - py4j's name
-        assert ms > 0, "Spark refuses a timeout of 0"
+    # jsq.streamingQuery().queryExecutionThread().isAlive(), as py4j hands it over
+    def streamingQuery(self):  # noqa: N802 - py4j's name
+        return self
+
+    def queryExecutionThread(self):  # noqa: N802
+        return self
+
+    def isAlive(self):  # noqa: N802
         self.calls += 1
-        return self.calls >= self.ends_after
+        return self.calls < self.ends_after
 
 
 class _Query:

@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with Python 3.10+ and Java 17+:
-#   make demo   run the main job on the embedded default (simulator), live console
-#   make test   install everything the tests need and run them with coverage
+#   make demo   install what running needs (.[local]) and run the main job on the embedded
+#               default (simulator) with a live console; DURATION=90 stops it after 90 s
+#   make test   install everything the tests need (.[dev]) and run them with coverage
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,15 +10,23 @@ PYTEST_ARGS ?=
 
 .PHONY: venv demo test test-fast wheel docs mixin bench bench-medium bench-full clean
 
-$(BIN)/streaming-obs: setup.py pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+
+# What running needs (pyspark, delta-spark): all `make demo` installs.
+$(VENV)/.installed-local: setup.py pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[local]'
+	touch $@
+
+# Everything the tests, docs and benchmarks need on top.
+$(VENV)/.installed-dev: setup.py pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(BIN)/streaming-obs
+	touch $@ $(VENV)/.installed-local
 
-venv: $(BIN)/streaming-obs
+venv: $(VENV)/.installed-dev
 
-demo: venv
+demo: $(VENV)/.installed-local
 	$(BIN)/streaming-obs demo --env local $(if $(DURATION),--duration $(DURATION),)
 
 test: venv

@@ -22,6 +22,8 @@ setup(
     + ["streaming_obs.conf", "streaming_obs.sql"],
     package_dir={"streaming_obs.conf": "conf", "streaming_obs.sql": "sql"},
     package_data={
+        # Spark's log config when streaming_obs builds the session (see session.py)
+        "streaming_obs": ["log4j2.properties"],
         "streaming_obs.conf": ["*.yaml"],
         "streaming_obs.sql": ["**/*.sql", "**/*.yaml", "**/*.ddl"],
     },
@@ -49,6 +51,8 @@ setup(
             "pytest>=8",
             "pytest-cov>=5",
             "pytest-timeout>=2.3",
+            # drives the demo and `run` in a pseudo-terminal (tests/cli/test_terminal.py)
+            "pexpect>=4.9",
             "hypothesis>=6.100",
             "build>=1.2",
             "pdoc>=14",

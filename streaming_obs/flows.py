@@ -34,6 +34,7 @@ from streaming_obs.logs import get_logger
 from streaming_obs.resilience.idempotency import checkpoint_app_id
 from streaming_obs.resilience.operation import operation_of
 from streaming_obs.resilience.markers import reset_marker
+from streaming_obs.resilience.supervisor import stop_gate
 from streaming_obs.silver.write import silver_lookups, to_silver_rows, write_silver
 from streaming_obs.sources.readers import read_source_stream
 
@@ -160,6 +161,7 @@ def source_flow(ctx: PipelineContext, source: str) -> Flow:
 
 def _wrap(ctx: PipelineContext, flow: Flow, app_id: str) -> Callable[[DataFrame, int], None]:
     def run(batch_df: DataFrame, batch_id: int) -> None:
+        stop_gate(batch_df, flow.name)  # a stop was asked for: this batch is the query's last
         started = datetime.now(timezone.utc)
         t0 = time.monotonic()
         info = BatchInfo(flow.name, batch_id, app_id, started)

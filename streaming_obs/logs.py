@@ -1,13 +1,30 @@
-"""Structured logging. Library code only asks for loggers; `configure_logging` is for entry points."""
+"""Structured logging. Library code only asks for loggers; `configure_logging` is for entry points.
+
+Where lines go, once an entry point has configured logging with a log file:
+* the file gets everything from the configured level (INFO) up, Python's and Spark's alike;
+* the terminal (stderr) gets WARNING and up, everything with `verbose`, nothing at all while a
+  live console owns it (`terminal_muted`);
+* `notice` says one line to the person at the terminal (a first-run download, the log path).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import structlog
 
-__all__ = ["get_logger", "configure_logging"]
+__all__ = ["get_logger", "configure_logging", "current_log_file", "is_verbose", "notice", "terminal_muted",
+           "new_log_file", "is_muted", "to_file"]
+
+_state: dict = {"file": None, "verbose": False, "terminal": None, "file_handler": None}
+#: log files kept per directory (older ones are removed when a new one starts)
+KEEP_LOG_FILES = 20
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
@@ -15,8 +32,61 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
 
 
-def configure_logging(level: str = "INFO", json_format: bool = False) -> None:
-    """Configure structlog and the root logger. Call once, from the CLI entry point only."""
+def current_log_file() -> str | None:
+    """The log file of this process, if an entry point configured one."""
+    return _state["file"]
+
+
+def is_verbose() -> bool:
+    """True when the entry point asked for everything on the terminal (`--verbose`)."""
+    return _state["verbose"]
+
+
+def notice(message: str) -> None:
+    """One line for the person at the terminal (stderr), also kept in the log file."""
+    to_file(logging.INFO, "streaming_obs.notice", message)
+    if is_muted():
+        return  # a live console owns the terminal; the line is in the file
+    print(message, file=sys.stderr, flush=True)
+
+
+def is_muted() -> bool:
+    """True while a live console owns the terminal (`terminal_muted`)."""
+    handler = _state["terminal"]
+    return handler is not None and handler not in logging.getLogger().handlers
+
+
+def to_file(level: int, name: str, message: str) -> None:
+    """Write one line to the log file only (nothing when there is no log file)."""
+    handler = _state["file_handler"]
+    if handler is not None:
+        handler.handle(logging.LogRecord(name, level, __file__, 0, message, None, None))
+
+
+def new_log_file(directory: str, command: str) -> str:
+    """A fresh log file path `<directory>/<command>-<UTC time>.log`; keeps the newest few."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = d / f"{command}-{stamp}-{os.getpid()}.log"
+    old = sorted(d.glob("*.log"), key=lambda p: p.stat().st_mtime)
+    for stale in old[: max(0, len(old) - (KEEP_LOG_FILES - 1))]:
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    return str(path)
+
+
+def configure_logging(level: str = "INFO", json_format: bool = False, *, log_file: str | None = None,
+                      verbose: bool = False) -> None:
+    """Configure structlog and the root logger. Call once, from the CLI entry point only.
+
+    Args:
+        level: the level of the file (or of the terminal when there is no file).
+        json_format: JSON lines instead of key=value.
+        log_file: where everything at `level` and up goes; then the terminal shows WARNING and
+            up only, unless `verbose`.
+        verbose: the terminal shows everything at `level` too (and Spark's INFO log).
+    """
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -30,15 +100,42 @@ def configure_logging(level: str = "INFO", json_format: bool = False) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info, renderer],
-        )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info,
+                    renderer],
     )
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setFormatter(formatter)
+    handlers: list[logging.Handler] = [terminal]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setFormatter(formatter)
+        file_handler.setLevel(level)
+        handlers.append(file_handler)
+        terminal.setLevel(level if verbose else max(logging.WARNING, logging.getLevelName(level)))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level)
+    # Python warnings (a deprecation in a dependency) are log lines too: into the file with the rest.
+    logging.captureWarnings(True)
     # py4j chatters at INFO for every call into the JVM.
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    _state.update(file=log_file, verbose=verbose, terminal=terminal,
+                  file_handler=handlers[1] if log_file else None)
+
+
+@contextlib.contextmanager
+def terminal_muted() -> Iterator[None]:
+    """While inside, log lines go to the log file only: a live console owns the terminal."""
+    handler = _state["terminal"]
+    root = logging.getLogger()
+    if handler is None or _state["file"] is None or _state["verbose"] or handler not in root.handlers:
+        yield
+        return
+    root.removeHandler(handler)
+    try:
+        yield
+    finally:
+        root.addHandler(handler)

@@ -124,11 +124,11 @@ def run(
             for flows in layers:
                 sup.watched.clear()
                 sup.launch(flows)
-                while not sup.all_done():
-                    sup.check()
-                    time.sleep(0.2)
+                finished = sup.wait_done()  # False: a stop came; the later layers do not start
                 _record(result, sup)
                 ctx.ops.flush(spark)
+                if not finished:
+                    break
         else:
             sup.launch([f for flows in layers for f in flows])
             last_flush = time.monotonic()

@@ -31,6 +31,7 @@ def test_wheel_carries_conf_and_sql_as_package_data(wheel):
     assert "streaming_obs/sql/ddl/tables.yaml" in names
     assert "streaming_obs/sql/gold/cost_daily.sql" in names
     assert "streaming_obs/sql/ddl/system/billing_usage.ddl" in names
+    assert "streaming_obs/log4j2.properties" in names  # Spark's log config (session.py)
     meta = next(n for n in names if n.endswith("METADATA"))
     text = zipfile.ZipFile(wheel).read(meta).decode()
     assert "Requires-Dist: pydantic" in text and "Requires-Dist: tenacity" in text

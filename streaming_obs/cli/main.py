@@ -21,13 +21,14 @@ from streaming_obs.cli.options import DEFAULT_ENV, ConfDirOpt, EnvOpt
 from streaming_obs.config import Settings, load_settings
 from streaming_obs.deploy.masking import check_pii_salt
 from streaming_obs.errors import StreamingObsError
-from streaming_obs.logs import configure_logging
+from streaming_obs.logs import configure_logging, new_log_file, notice
 
 __all__ = ["app", "check_rules", "main", "preflight"]
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Databricks cost and reliability, streamed from the system tables.")
 
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show every log line, Spark's too, on the terminal.")]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -49,10 +50,18 @@ def friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def settings_for(env: str, config_dir: str | None, **overrides: Any) -> Settings:
-    """Load settings and configure logging from them (the entry point's job)."""
+def settings_for(env: str, config_dir: str | None, *, command: str | None = None, verbose: bool = False,
+                 **overrides: Any) -> Settings:
+    """Load settings and configure logging from them (the entry point's job).
+
+    A command that starts Spark (`command` given) logs to a file of its own under
+    `logging.dir` when that is set, and says where, once.
+    """
     settings = load_settings(env, config_dir=config_dir, overrides={k: v for k, v in overrides.items() if v} or None)
-    configure_logging(settings.logging.level, settings.logging.json_format)
+    log_file = new_log_file(settings.logging.dir, command) if command and settings.logging.dir else None
+    configure_logging(settings.logging.level, settings.logging.json_format, log_file=log_file, verbose=verbose)
+    if log_file:
+        notice(f"log: {log_file}")
     return settings
 
 
@@ -94,6 +103,12 @@ def _spark(settings: Settings):
     return get_spark(settings)
 
 
+def _stop_spark(spark) -> None:  # noqa: ANN001
+    from streaming_obs.session import stop_spark
+
+    stop_spark(spark)
+
+
 @app.callback(invoke_without_command=True)
 def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
     if version:
@@ -126,7 +141,7 @@ def bootstrap(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
     from streaming_obs.ops.audit import write_audit
     from streaming_obs.tables import Tables
 
-    settings = settings_for(env, config_dir)
+    settings = settings_for(env, config_dir, command=None if dry_run else "bootstrap")
     tables = Tables(settings)
     if dry_run:
         for stmt in ddl_statements(tables):
@@ -149,7 +164,7 @@ def simulate(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
     """Write system-table-shaped Delta tables: a history, or a continuous stream of new rows."""
     from streaming_obs.sources.simulator import SimulatorStream, simulate_history
 
-    settings = settings_for(env, config_dir)
+    settings = settings_for(env, config_dir, command="simulate")
     if settings.source_kind != "simulator":
         _fail(f"env {env} reads the real system tables (source_kind: {settings.source_kind}); simulate is for local")
     spark = _spark(settings)
@@ -170,34 +185,60 @@ def _this_hour():
 
 
 def _on_signals(stop: threading.Event) -> None:
-    """SIGTERM/SIGINT ask for a graceful stop; a second SIGINT kills."""
+    """SIGTERM/SIGINT ask for a graceful stop (between batches); a second one stops at once."""
 
     def handler(signum, _frame):  # noqa: ANN001
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+        if stop.is_set():
+            _stop_now()
         stop.set()
+        notice("stopping between batches (Ctrl-C again to stop at once) ...")
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
 
+def _stop_now() -> None:
+    """The second Ctrl-C: end the JVM and this process now; the next run replays what was in flight."""
+    import os
+
+    try:
+        from pyspark import SparkContext
+
+        proc = getattr(SparkContext._gateway, "proc", None) if SparkContext._gateway is not None else None
+        if proc is not None:
+            proc.kill()  # SIGKILL: no shutdown hooks racing with half-done batches, no JVM noise
+    except Exception:  # noqa: BLE001 - pyspark absent or the JVM already gone
+        pass
+    sys.stdout.write("\x1b[?25h")  # a live console hid the cursor; give it back
+    sys.stderr.write("\nstopped at once; the next run replays the batches that were in flight (exactly-once)\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
+
+
 @app.command()
 @friendly
 def run(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
         available_now: Annotated[bool, typer.Option("--available-now", help="Process what is available, then exit 0.")] = False,
-        duration: Annotated[float | None, typer.Option(help="Stop after N seconds (continuous mode).")] = None) -> None:
+        duration: Annotated[float | None, typer.Option(help="Stop after N seconds (continuous mode).")] = None,
+        verbose: VerboseOpt = False) -> None:
     """Run the streaming pipeline: sources → bronze → silver → gold."""
-    settings = settings_for(env, config_dir)
+    settings = settings_for(env, config_dir, command="run", verbose=verbose)
     preflight(settings)
+    check_pii_salt(settings)  # before Spark: a missing secret is one line now, not a failed batch later
     from streaming_obs.runner import run as do_run
 
-    check_pii_salt(settings)  # before Spark: a missing secret is one line now, not a failed batch later
     stop = threading.Event()
     _on_signals(stop)
-    result = do_run(settings, available_now=available_now, duration_s=duration, stop_event=stop)
-    typer.echo(f"run {result.run_id} done in {result.seconds:.1f}s; batches with rows: "
-               + ", ".join(f"{k}={v}" for k, v in sorted(result.batches.items()) if v))
+    spark = _spark(settings)
+    _on_signals(stop)  # again: pyspark's SparkContext put its own SIGINT handler in place
+    try:
+        result = do_run(settings, available_now=available_now, duration_s=duration, stop_event=stop, spark=spark)
+    finally:
+        _stop_spark(spark)  # after the queries ended and the listener was removed
+    typer.echo(f"run {result.run_id} done in {result.seconds:.1f}s{' (stopped on request)' if stop.is_set() else ''}; "
+               "batches with rows: " + (", ".join(f"{k}={v}" for k, v in sorted(result.batches.items()) if v) or "none"))
 
 
 @app.command()
@@ -205,18 +246,26 @@ def run(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
 def demo(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
          duration: Annotated[float | None, typer.Option(help="Stop after N seconds (default: until Ctrl-C).")] = None,
          days: Annotated[int, typer.Option(help="Days of history to simulate first.")] = 3,
-         rows_per_second: Annotated[float | None, typer.Option(help="Simulated usage rows per second.")] = None) -> None:
+         rows_per_second: Annotated[float | None, typer.Option(help="Simulated usage rows per second.")] = None,
+         summary_every: Annotated[float, typer.Option(help="Without a terminal: one summary line every N seconds.")] = 10,
+         verbose: VerboseOpt = False) -> None:
     """Simulate an account live and run the pipeline on it, with a live console."""
     from streaming_obs.cli.demo import run_demo
 
-    settings = settings_for(env, config_dir)
+    settings = settings_for(env, config_dir, command="demo", verbose=verbose)
     if settings.source_kind != "simulator":
         _fail(f"demo needs the simulator source; env {env} reads {settings.source_kind}")
     preflight(settings)
     check_pii_salt(settings)
     stop = threading.Event()
     _on_signals(stop)
-    run_demo(settings, duration_s=duration, days=days, rows_per_second=rows_per_second, stop_event=stop)
+    spark = _spark(settings)
+    _on_signals(stop)  # again: pyspark's SparkContext put its own SIGINT handler in place
+    try:
+        run_demo(settings, duration_s=duration, days=days, rows_per_second=rows_per_second, stop_event=stop,
+                 spark=spark, summary_every_s=summary_every)
+    finally:
+        _stop_spark(spark)
 
 
 @app.command()
@@ -226,7 +275,7 @@ def status(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
     """Show each table's version and rows, and the latest batch of each query."""
     from streaming_obs.cli.status import collect_status, print_status
 
-    settings = settings_for(env, config_dir)
+    settings = settings_for(env, config_dir, command="status")
     if as_json:
         typer.echo(json.dumps(collect_status(_spark(settings), settings), indent=2, default=str))
         return

@@ -315,6 +315,9 @@ class LoggingConfig(_Model):
     """Log level of the entry point."""
     json_format: bool = Field(False, alias="json")
     """JSON lines instead of text (structlog)."""
+    dir: str | None = None
+    """Directory of per-run log files; set, the terminal shows WARNING and up only (unset: all
+    to stderr, the right thing where a platform collects the driver's output)."""
 
 
 class ResilienceConfig(_Model):

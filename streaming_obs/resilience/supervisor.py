@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
     from streaming_obs.context import PipelineContext
-    from streaming_obs.flows import Flow
+    from streaming_obs.batch import Flow
 
-__all__ = ["Supervisor", "classify_failure", "graceful_stop", "restart_hint"]
+__all__ = ["Supervisor", "classify_failure", "graceful_stop", "finish_after_current_batch", "stop_gate", "restart_hint"]
 
 log = get_logger(__name__)
 
@@ -83,24 +83,72 @@ def classify_failure(text: str) -> tuple[str, str] | None:
 
 
 def graceful_stop(queries: list[StreamingQuery], timeout_s: float) -> None:
-    """Stop queries between batches: each is stopped as soon as no trigger of it is running.
+    """Stop queries between batches, all within one deadline.
 
-    One deadline covers them all (a serial wait per query let a 17-query pipeline take minutes
-    to stop, while the queries not yet waited on kept starting batches). Queries are visited in
-    the order given, upstream first, so downstream ones see no new input after their last batch.
-    At the deadline the rest are stopped mid-batch, which exactly-once makes safe: the batch is
-    replayed on the next start and its idempotent writes skip what already committed.
+    Each query is told to make its current batch its last (`finish_after_current_batch`): a
+    running batch completes and commits, an idle query ends at its next trigger without starting
+    one, and nothing is interrupted, so no batch dies half-way with InterruptedException noise.
+    That takes at most one trigger interval plus the longest batch. Then every query is awaited
+    and `stop()` only cleans up. Queries that ignore the request (a Spark without the internal
+    hook) are stopped as soon as no trigger of theirs is running, as before. At the deadline the
+    rest are stopped mid-batch, which exactly-once makes safe: the batch is replayed on the next
+    start and its idempotent writes skip what already committed.
     """
     pending = list(queries)
+    told = {id(q) for q in pending if finish_after_current_batch(q)}
     deadline = time.monotonic() + timeout_s
     while pending:
         late = time.monotonic() >= deadline
         for query in list(pending):
-            if late or _idle(query):
+            if _ended(query) or late or (id(query) not in told and _idle(query)):
                 _stop(query)
                 pending.remove(query)
         if pending:
             time.sleep(0.2)
+
+
+def finish_after_current_batch(query: StreamingQuery) -> bool:
+    """Make the query's current (or next) trigger its last, without interrupting anything.
+
+    Spark's `stop()` sets the query's state to TERMINATED and interrupts its thread at once,
+    mid-batch as often as not. Setting only the state lets the trigger loop end by itself: it
+    checks the state before each trigger and after each batch. The state lives on the JVM
+    object, so this reaches it through py4j; False when this Spark has no such hook.
+    """
+    try:
+        from pyspark import SparkContext
+
+        jvm = SparkContext._jvm
+        state = query._jsq.streamingQuery().state()
+        package = state.get().getClass().getPackage().getName()
+        terminated = jvm.java.lang.Class.forName(f"{package}.TERMINATED$").getField("MODULE$").get(None)
+        state.set(terminated)
+        return True
+    except Exception as exc:  # Spark Connect, another runtime, a renamed class: fall back
+        log.info("finish-after-batch hook unavailable", query=getattr(query, "name", None), error=str(exc)[:200])
+        return False
+
+
+def _ended(query: StreamingQuery) -> bool:
+    """True once the query's thread has finished (whether it ended cleanly or failed).
+
+    Not `awaitTermination`: it answers "not active", which is true as soon as the state says
+    terminated, while the thread is still finishing its batch.
+    """
+    jsq = getattr(query, "_jsq", None)
+    if jsq is None:  # not a JVM query: its own flag is all there is
+        return not query.isActive
+    try:
+        return not jsq.streamingQuery().queryExecutionThread().isAlive()
+    except Exception as exc:  # noqa: BLE001 - no such hook here: ask the session's active list
+        log.info("query thread check unavailable", query=getattr(query, "name", None), error=str(exc)[:200])
+    try:  # not `awaitTermination`: "not active" is true right after the state flip, mid-batch
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.getActiveSession()
+        return spark is None or spark.streams.get(str(query.id)) is None
+    except Exception:  # noqa: BLE001 - the JVM is gone: nothing left running
+        return True
 
 
 def _idle(query: StreamingQuery) -> bool:
@@ -113,8 +161,28 @@ def _idle(query: StreamingQuery) -> bool:
 def _stop(query: StreamingQuery) -> None:
     try:
         query.stop()
-    except Exception as exc:  # already stopped, or the JVM is going away
-        log.debug("stop raised", query=query.name, error=str(exc)[:200])
+    except Exception as exc:  # the JVM is going away: say so, a stop that failed is worth a line
+        log.warning("stop raised", query=query.name, error=str(exc)[:200])
+
+
+#: the running supervisor, whose stop event `stop_gate` reads at the start of every batch
+_current: dict[str, Supervisor | None] = {"supervisor": None}
+
+
+def stop_gate(batch_df, query_name: str) -> None:  # noqa: ANN001 - a pyspark DataFrame
+    """First thing in every batch: if a stop was asked for, let this batch be the query's last.
+
+    The batch has begun (Spark logged its offsets), so it completes and commits; the query then
+    ends instead of starting another. Nothing is raised: an exception here would end the query
+    "with error" and fill the terminal with a Java stack trace. Where the hook is unavailable
+    the batch simply runs and `graceful_stop` falls back to stopping the query when idle.
+    """
+    sup = _current["supervisor"]
+    if sup is None or not sup.stop_event.is_set():
+        return
+    query = sup.query_named(query_name)
+    if query is not None:
+        finish_after_current_batch(query)
 
 
 @dataclass
@@ -139,12 +207,29 @@ class Supervisor:
     watched: dict[str, _Watched] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
 
+    def __post_init__(self) -> None:
+        _current["supervisor"] = self
+
     def launch(self, flows: list[Flow]) -> None:
-        """Start every flow now."""
+        """Start every flow now (none once a stop was asked for: starting takes seconds each)."""
         for flow in flows:
+            if self.stop_event.is_set():
+                break
             w = _Watched(flow)
             w.query = self.start(flow)
             self.watched[flow.name] = w
+
+    def query_named(self, name: str) -> StreamingQuery | None:
+        """The running query of that name: ours, else the session's (a batch may begin before
+        `start` has returned the query object)."""
+        w = self.watched.get(name)
+        if w is not None and w.query is not None:
+            return w.query
+        spark = getattr(self.ctx, "spark", None)
+        try:
+            return next((q for q in spark.streams.active if q.name == name), None) if spark is not None else None
+        except Exception:  # the session is stopping
+            return None
 
     @property
     def queries(self) -> list[StreamingQuery]:
@@ -182,9 +267,22 @@ class Supervisor:
                 w.next_start = now + wait(_RetryState(w.restarts))
                 if self.ctx.telemetry is not None:
                     self.ctx.telemetry.record_restart(name, error_class)
-            if w.query is None and not w.done and now >= w.next_start:
+            if w.query is None and not w.done and now >= w.next_start and not self.stop_event.is_set():
                 log.warning("restarting query", query=name, attempt=w.restarts)
                 w.query = self.start(w.flow)
+
+    def wait_done(self, poll_s: float = 0.2) -> bool:
+        """Watch until every query finished (available-now); False if a stop came first.
+
+        On a stop the queries end between batches (`stop_all`) and the caller starts no more.
+        """
+        while not self.all_done():
+            if self.stop_event.is_set():
+                self.stop_all(self.ctx.settings.resilience.stop_timeout_seconds)
+                return False
+            self.check()
+            time.sleep(poll_s)
+        return True
 
     def all_done(self) -> bool:
         """True when every query finished without error (available-now runs)."""
@@ -192,6 +290,7 @@ class Supervisor:
 
     def stop_all(self, timeout_s: float) -> None:
         """Graceful stop of every query, all within `timeout_s` (launch order: upstream first)."""
+        self.stop_event.set()  # a batch starting from now on is its query's last (`stop_gate`)
         graceful_stop(self.queries, timeout_s)
 
 

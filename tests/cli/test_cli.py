@@ -16,6 +16,7 @@ def _env(tmp_path, **extra):
         "STREAMING_OBS_STORAGE__WAREHOUSE": str(tmp_path / "wh"),
         "STREAMING_OBS_STORAGE__CHECKPOINTS": str(tmp_path / "ck"),
         "STREAMING_OBS_SIMULATOR__ROOT": str(tmp_path / "system"),
+        "STREAMING_OBS_LOGGING__DIR": str(tmp_path / "logs"),
     }
     env.update(extra)
     return env

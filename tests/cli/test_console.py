@@ -1,0 +1,96 @@
+"""The live console without Spark: source mapping, per-source tracking, the screen, the summary line."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta, timezone
+
+from rich.console import Console
+
+from streaming_obs.cli.console import Figures, SourceTracker, render, source_of, summary_line
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+class _Q:
+    def __init__(self, name):
+        self.name, self.isActive, self.lastProgress = name, True, None
+
+    def batch(self, batch_id, start, seconds, rows=10, commit=None):
+        observed = {f"fresh_{self.name}": {"max_source_commit_ts": commit.isoformat(), "rows": rows}} if commit else {}
+        self.lastProgress = {"batchId": batch_id, "timestamp": start.isoformat(), "numInputRows": rows,
+                             "durationMs": {"triggerExecution": int(seconds * 1000)}, "observedMetrics": observed}
+
+
+def test_queries_map_to_their_source_longest_name_first():
+    assert source_of("silver_job_task_run_timeline") == "job_task_run_timeline"
+    assert source_of("bronze_job_run_timeline") == "job_run_timeline"
+    assert source_of("billing_usage") == "billing_usage"
+    assert source_of("gold") == "gold" and source_of("gold_fast") == "gold"
+    assert source_of("something_else") is None and source_of(None) is None
+
+
+def test_freshness_counts_only_commits_written_before_a_completed_gold_batch_began():
+    tracker = SourceTracker(default_interval_s=5)
+    bronze, silver, gold = _Q("bronze_billing_usage"), _Q("silver_billing_usage"), _Q("gold")
+    silver.batch(1, T0, 2, commit=T0 - timedelta(seconds=30))  # written at T0+2
+    bronze.batch(1, T0, 1, commit=T0 - timedelta(seconds=5))  # bronze only: gold reads silver
+    tracker.update([bronze, silver, gold])
+    assert tracker.freshness(now=(T0 + timedelta(seconds=10)).timestamp())["billing_usage"] is None  # no gold yet
+    gold.batch(1, T0 + timedelta(seconds=3), 4)  # began after silver's batch ended
+    silver.batch(2, T0 + timedelta(seconds=5), 2, commit=T0 + timedelta(seconds=1))  # after gold began
+    tracker.update([bronze, silver, gold])
+    fresh = tracker.freshness(now=(T0 + timedelta(seconds=20)).timestamp())
+    assert fresh["billing_usage"] == 50.0  # T0+20 - (T0-30): silver's second batch has not reached gold
+
+
+def test_batches_restarts_and_falling_behind_per_source():
+    tracker = SourceTracker(default_interval_s=5)
+    q = _Q("silver_jobs")
+    q.batch(1, T0, 7.5)  # longer than the 5 s trigger: behind
+    tracker.update([q], restarts={"silver_jobs": 2})
+    q.batch(1, T0, 7.5)  # the same batch seen again counts once
+    tracker.update([q], restarts={"silver_jobs": 2})
+    row = tracker.rows["jobs"]
+    assert (row.batches, row.restarts, row.behind, row.last_batch_s) == (1, 2, True, 7.5)
+    q.batch(2, T0 + timedelta(seconds=10), 1.0, rows=0)  # an empty batch is not counted, no longer behind
+    tracker.update([q])
+    assert (row.batches, row.behind) == (1, False)
+
+
+def _figures():
+    return Figures(workspaces=[("ws-1", "USD", 120.5), ("ws-2", "USD", 3.25)],
+                   jobs=[("ws-1", "42", "nightly etl", 80.0)], quality=0.9925,
+                   quarantined_by=[("usage_quantity_not_null", "bronze.billing_usage", 3)],
+                   anomalies=[("2026-01-01", "ws-1", "JOBS_COMPUTE", 99.0, 4.2)])
+
+
+def test_screen_shows_every_panel():
+    tracker = SourceTracker(default_interval_s=5)
+    q = _Q("silver_billing_usage")
+    q.batch(3, T0, 9.0, commit=T0)
+    tracker.update([q, _Q("gold")])
+    out = io.StringIO()
+    Console(file=out, width=140).print(render(tracker, _figures(), elapsed_s=42, metrics_url="http://x/metrics",
+                                              stopping=True, restarts_total=1))
+    text = out.getvalue()
+    for needle in ("billing_usage", "fresh to gold", "behind", "yes", "123.75", "ws-1", "nightly etl", "99.25%",
+                   "usage_quantity_not_null", "JOBS_COMPUTE", "4.2", "restarts 1", "http://x/metrics",
+                   "stopping between batches"):
+        assert needle in text, needle
+
+
+def test_summary_line_is_one_line_with_cost_freshness_quality_and_batches():
+    tracker = SourceTracker(default_interval_s=5)
+    silver, gold = _Q("silver_billing_usage"), _Q("gold")
+    silver.batch(1, T0, 1, commit=T0 - timedelta(seconds=3))
+    gold.batch(1, T0 + timedelta(seconds=2), 1)
+    tracker.update([silver, gold])
+    line = summary_line(tracker, _figures(), elapsed_s=30, restarts_total=0)
+    assert "\n" not in line
+    assert "cost today 123.75 USD (2 workspaces)" in line
+    assert "freshness to gold max" in line and "(billing_usage)" in line
+    assert "quality 99.25%" in line and "anomalies 1" in line and "batches 2, restarts 0" in line
+    assert "behind: none" in line
+    empty = summary_line(SourceTracker(5), Figures(), elapsed_s=1)
+    assert "cost today 0.00 (0 workspaces)" in empty and "freshness to gold -" in empty

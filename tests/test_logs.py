@@ -1,0 +1,72 @@
+"""Where log lines go: the file gets everything, the terminal warnings only, nothing while muted."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import pytest
+
+from streaming_obs import logs
+
+
+@pytest.fixture
+def restore_logging():
+    root = logging.getLogger()
+    handlers, level, state = root.handlers[:], root.level, dict(logs._state)
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logs._state.update(state)
+    logging.captureWarnings(False)
+
+
+def test_file_gets_info_terminal_gets_warnings_and_nothing_while_muted(tmp_path, capsys, restore_logging):
+    path = logs.new_log_file(str(tmp_path / "logs"), "run")
+    logs.configure_logging("INFO", log_file=path)
+    log = logging.getLogger("streaming_obs.test")
+    log.info("quiet detail")
+    log.warning("worth seeing")
+    with logs.terminal_muted():
+        assert logs.is_muted()
+        log.error("while the console runs")
+        logs.notice("said to the file only")
+    assert not logs.is_muted()
+    logs.notice("said to the person")
+    err = capsys.readouterr().err
+    assert "worth seeing" in err and "said to the person" in err
+    assert "quiet detail" not in err and "while the console runs" not in err and "said to the file only" not in err
+    text = open(path, encoding="utf-8").read()
+    for line in ("quiet detail", "worth seeing", "while the console runs", "said to the file only", "said to the person"):
+        assert line in text
+    assert logs.current_log_file() == path and not logs.is_verbose()
+
+
+def test_verbose_shows_everything_and_is_never_muted(tmp_path, capsys, restore_logging):
+    logs.configure_logging("INFO", log_file=str(tmp_path / "x.log"), verbose=True)
+    with logs.terminal_muted():
+        logging.getLogger("streaming_obs.test").info("detail on the terminal")
+    assert "detail on the terminal" in capsys.readouterr().err and logs.is_verbose()
+
+
+def test_without_a_file_the_terminal_gets_the_configured_level(capsys, restore_logging):
+    logs.configure_logging("INFO")
+    logging.getLogger("streaming_obs.test").info("info line")
+    logs.notice("one notice")
+    err = capsys.readouterr().err
+    assert "info line" in err and err.count("one notice") == 1
+    assert logs.current_log_file() is None
+
+
+def test_new_log_file_keeps_the_newest_few(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    for i in range(logs.KEEP_LOG_FILES + 5):
+        p = d / f"old-{i:02d}.log"
+        p.write_text("x")
+        os.utime(p, (time.time() - 1000 + i, time.time() - 1000 + i))
+    path = logs.new_log_file(str(d), "demo")
+    left = sorted(p.name for p in d.glob("*.log"))
+    assert len(left) == logs.KEEP_LOG_FILES - 1 and "old-00.log" not in left  # the new one is not created yet
+    assert os.path.basename(path).startswith("demo-") and path.endswith(".log")

@@ -29,6 +29,8 @@ __all__ = ["SourceTracker", "SourceRow", "Figures", "FigureReader", "render", "s
 
 log = get_logger(__name__)
 GOLD = "gold"
+#: the source whose own query keeps a gold table (cost_daily)
+HOT_SOURCE = "billing_usage"
 # Longest first: "job_task_run_timeline" must not be taken for "job_run_timeline".
 _BY_LENGTH = sorted(SOURCE_NAMES, key=len, reverse=True)
 
@@ -150,7 +152,11 @@ class SourceTracker:
         for source, row in self.rows.items():
             if source == GOLD:
                 continue
-            reached = [c for end, c in row.written if self._gold_started is not None and end <= self._gold_started]
+            if source == HOT_SOURCE:
+                # the usage query writes cost_daily itself: a finished batch has reached gold
+                reached = [c for _end, c in row.written]
+            else:
+                reached = [c for end, c in row.written if self._gold_started is not None and end <= self._gold_started]
             row.freshness_s = max(0.0, now - max(reached)) if reached else None
             out[source] = row.freshness_s
         return out

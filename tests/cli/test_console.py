@@ -30,18 +30,19 @@ def test_queries_map_to_their_source_longest_name_first():
     assert source_of("something_else") is None and source_of(None) is None
 
 
-def test_freshness_counts_only_commits_written_before_a_completed_gold_batch_began():
+def test_freshness_usage_at_its_own_batch_other_sources_at_a_later_gold_batch():
     tracker = SourceTracker(default_interval_s=5)
-    bronze, silver, gold = _Q("bronze_billing_usage"), _Q("silver_billing_usage"), _Q("gold")
-    silver.batch(1, T0, 2, commit=T0 - timedelta(seconds=30))  # written at T0+2
-    bronze.batch(1, T0, 1, commit=T0 - timedelta(seconds=5))  # bronze only: gold reads silver
-    tracker.update([bronze, silver, gold])
-    assert tracker.freshness(now=(T0 + timedelta(seconds=10)).timestamp())["billing_usage"] is None  # no gold yet
-    gold.batch(1, T0 + timedelta(seconds=3), 4)  # began after silver's batch ended
-    silver.batch(2, T0 + timedelta(seconds=5), 2, commit=T0 + timedelta(seconds=1))  # after gold began
-    tracker.update([bronze, silver, gold])
+    usage, jobs, gold = _Q("bronze_billing_usage"), _Q("bronze_jobs"), _Q("gold")
+    usage.batch(1, T0, 2, commit=T0 - timedelta(seconds=30))  # cost_daily committed in this batch
+    jobs.batch(1, T0, 1, commit=T0 - timedelta(seconds=5))  # silver jobs written at T0+1
+    tracker.update([usage, jobs, gold])
+    fresh = tracker.freshness(now=(T0 + timedelta(seconds=10)).timestamp())
+    assert fresh["billing_usage"] == 40.0 and fresh["jobs"] is None  # no gold batch yet for jobs
+    gold.batch(1, T0 + timedelta(seconds=3), 4)  # began after jobs' batch ended
+    jobs.batch(2, T0 + timedelta(seconds=5), 2, commit=T0 + timedelta(seconds=1))  # after gold began
+    tracker.update([usage, jobs, gold])
     fresh = tracker.freshness(now=(T0 + timedelta(seconds=20)).timestamp())
-    assert fresh["billing_usage"] == 50.0  # T0+20 - (T0-30): silver's second batch has not reached gold
+    assert fresh["jobs"] == 25.0  # T0+20 - (T0-5): the second batch has not reached gold yet
 
 
 def test_batches_restarts_and_falling_behind_per_source():

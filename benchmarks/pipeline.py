@@ -134,14 +134,40 @@ def checkpoints(tables) -> list[str]:
     return [tables.checkpoint(n) for n in names]
 
 
-def wait_idle(tables, bg: Background | None, *, quiet_s: float, timeout_s: float) -> float:
-    """Block until no batch is in flight and no bronze/silver/gold table moved for `quiet_s`.
+def gold_inputs(tables) -> list[str]:
+    """Paths of the tables the gold query reads (the silver inputs and cost_daily)."""
+    from streaming_obs.gold.touches import GOLD_INPUTS, input_table
 
-    `quiet_s` must exceed the trigger interval (a query notices new data at its next trigger, and
-    writes its offsets, i.e. is in flight, at once). Returns the time of the last table commit
-    seen (epoch s), which is when the pipeline really finished.
+    return [input_table(tables, name).path for name in GOLD_INPUTS]
+
+
+def gold_caught_up(tables, ids: dict[str, str | None] | None = None) -> bool:
+    """True when the gold query's last committed batch covers every input's latest version."""
+    batches = deltalog.checkpoint_batches(tables.checkpoint("gold"))
+    if not batches:
+        return False
+    covered = {off.get("reservoirId"): deltalog.covered_version(off) for off in batches[-1]["offsets"] if off}
+    ids = ids if ids is not None else {}
+    for path in gold_inputs(tables):
+        if path not in ids:
+            ids[path] = deltalog.table_id(path)
+        if covered.get(ids[path], -1) < deltalog.latest_version(path):
+            return False
+    return True
+
+
+def wait_idle(tables, bg: Background | None, *, quiet_s: float, timeout_s: float,
+              gold_quiet_s: float | None = None) -> float:
+    """Block until no batch is in flight and no bronze/silver/gold table moved for `quiet_s`,
+    and the gold query has caught up with its inputs (or nothing moved for `gold_quiet_s`: an
+    input's commit that carries no data, such as OPTIMIZE, starts no gold batch).
+
+    `quiet_s` must exceed the source trigger interval (a query notices new data at its next
+    trigger, and writes its offsets, i.e. is in flight, at once). Returns the time of the last
+    table commit seen (epoch s), which is when the pipeline really finished.
     """
     paths, ckpts = layer_paths(tables), checkpoints(tables)
+    ids: dict[str, str | None] = {}
     deadline = time.monotonic() + timeout_s
     state, since = None, time.monotonic()
     while time.monotonic() < deadline:
@@ -151,7 +177,8 @@ def wait_idle(tables, bg: Background | None, *, quiet_s: float, timeout_s: float
         now_state = tuple(deltalog.latest_version(p) for p in paths)
         if busy or now_state != state:
             state, since = now_state, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
+        elif time.monotonic() - since >= quiet_s and (
+                gold_quiet_s is None or time.monotonic() - since >= gold_quiet_s or gold_caught_up(tables, ids)):
             return max(max(deltalog.commit_times(p, max(0, deltalog.latest_version(p))).values(), default=0.0)
                        for p in paths)
         time.sleep(0.25)

@@ -58,6 +58,10 @@ def settings_for(env: str, config_dir: str | None, *, command: str | None = None
     `logging.dir` when that is set, and says where, once.
     """
     settings = load_settings(env, config_dir=config_dir, overrides={k: v for k, v in overrides.items() if v} or None)
+    if command in ("run", "demo"):
+        # refused before anything is written or said: one line, exit 2 (no log file, no Spark)
+        check_pii_salt(settings)
+        preflight(settings)
     log_file = new_log_file(settings.logging.dir, command) if command and settings.logging.dir else None
     configure_logging(settings.logging.level, settings.logging.json_format, log_file=log_file, verbose=verbose)
     if log_file:
@@ -224,9 +228,7 @@ def run(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
         duration: Annotated[float | None, typer.Option(help="Stop after N seconds (continuous mode).")] = None,
         verbose: VerboseOpt = False) -> None:
     """Run the streaming pipeline: sources → bronze → silver → gold."""
-    settings = settings_for(env, config_dir, command="run", verbose=verbose)
-    preflight(settings)
-    check_pii_salt(settings)  # before Spark: a missing secret is one line now, not a failed batch later
+    settings = settings_for(env, config_dir, command="run", verbose=verbose)  # salt and port checked there
     from streaming_obs.runner import run as do_run
 
     stop = threading.Event()
@@ -255,8 +257,6 @@ def demo(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
     settings = settings_for(env, config_dir, command="demo", verbose=verbose)
     if settings.source_kind != "simulator":
         _fail(f"demo needs the simulator source; env {env} reads {settings.source_kind}")
-    preflight(settings)
-    check_pii_salt(settings)
     stop = threading.Event()
     _on_signals(stop)
     spark = _spark(settings)

@@ -14,6 +14,7 @@ Phases, all on one SparkSession (local[2]) and the same simulated account:
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import sys
@@ -271,6 +272,14 @@ class Bench:
         from benchmarks.machine import cores_used, machine_facts
         from benchmarks.report import write_results
 
+        # where a usage batch's time goes: the product's own per-step timings ("batch done")
+        steps: dict[str, list[float]] = {}
+        for event in _STEPS.events:
+            if event.get("query") == "bronze_billing_usage" and event.get("rows_in"):
+                for name, secs in (event.get("steps") or {}).items():
+                    steps.setdefault(name, []).append(secs)
+        self.res["usage_batch_steps"] = {k: summarize(v) for k, v in steps.items()}
+
         meta = self.res["meta"]
         meta["finished"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         meta["wall_s"] = time.monotonic() - self.t0
@@ -279,6 +288,21 @@ class Bench:
         peaks = [v.get("jvm_peak_rss_bytes") or 0 for v in self.res["memory"].values()]
         meta["peak_driver_rss_bytes"] = max(peaks, default=None)
         return write_results(self.res, out_dir)
+
+
+class _StepLog(logging.Handler):
+    """Keeps the `batch done` events (DEBUG, with per-step seconds) of the flows logger."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.events: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, dict) and record.msg.get("event") == "batch done":
+            self.events.append(dict(record.msg))
+
+
+_STEPS = _StepLog()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(work)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     bench = Bench(mode, work, args.trigger)
+    flows_log = logging.getLogger("streaming_obs.flows")
+    flows_log.setLevel(logging.DEBUG)
+    flows_log.addHandler(_STEPS)
     try:
         bench.history()
         bench.backfill()

@@ -75,6 +75,18 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, interval_s: float
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}: last={last!r}")
 
 
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """Terminate a server started by a test, then kill it if it does not go within 15 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def http_get(url: str, timeout_s: float = 5.0) -> str:
     with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - loopback test URL
         return resp.read().decode()

@@ -21,7 +21,7 @@ from opentelemetry.sdk.resources import Resource
 
 from streaming_obs.config.models import OtlpConfig
 from streaming_obs.telemetry.exporters import build_otlp_exporter
-from tests.telemetry.telemetry_helpers import free_port, wait_until
+from tests.telemetry.telemetry_helpers import free_port, stop_process, wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -114,12 +114,7 @@ service:
         assert proc.poll() is None, log.read_text()
         yield {"grpc": grpc_port, "http": http_port, "mtls": mtls_port, "pki": pki, "out": out, "log": log}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pytest
 
 from streaming_obs.config import load_settings
 from tests.conftest import TEST_SPARK
-from tests.telemetry.telemetry_helpers import free_port, http_get, wait_until
+from tests.telemetry.telemetry_helpers import free_port, http_get, stop_process, wait_until
 
 # Starting Spark, 25 queries and the first batches takes minutes on a loaded 2-core box.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -35,17 +35,6 @@ SMALL = {"workspaces": 2, "jobs": 6, "clusters": 4, "warehouses": 1, "days": 1}
 def _start(cmd: list[str], log: Path) -> subprocess.Popen:
     out = open(log, "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 def _prom_query(base: str, query: str) -> list[dict]:
@@ -190,9 +179,9 @@ def pipeline_run(spark, prometheus_bins, otelcol_bin, tmp_path_factory):
         result["otlp"] = wait_until(otlp_lines, 30, what="the collector's file exporter to write our metrics")
         yield result
     finally:
-        _stop(app)
-        _stop(prometheus)
-        _stop(collector)
+        stop_process(app)
+        stop_process(prometheus)
+        stop_process(collector)
 
 
 def test_sigterm_stops_the_run_gracefully(pipeline_run):

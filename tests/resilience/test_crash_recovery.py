@@ -33,6 +33,7 @@ def _env(tmp, name):
         "STREAMING_OBS_SPARK__SHUFFLE_PARTITIONS": "2",
         "STREAMING_OBS_TELEMETRY__PROMETHEUS__ENABLED": "false",
         "STREAMING_OBS_LOGGING__LEVEL": "INFO",
+        "STREAMING_OBS_LOGGING__DIR": "null",  # logs on stdout, where the test watches for "query started"
         "PYSPARK_PYTHON": sys.executable,
     })
     return env

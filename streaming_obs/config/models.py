@@ -152,7 +152,13 @@ class TriggerConfig(_Model):
     """Micro-batch trigger of every query."""
 
     interval_seconds: float = Field(10, gt=0)
-    """Micro-batch interval of every source query (the usage query keeps cost_daily on it)."""
+    """Micro-batch interval of the billing-usage query, which keeps cost_daily: the freshness
+    promise rides on it."""
+    source_interval_seconds: float = Field(10, gt=0)
+    """Micro-batch interval of the other source queries (prices, jobs, clusters, warehouses,
+    node timeline, query history, audit), never shorter than `interval_seconds`. They feed the
+    slower gold tables; on a small driver, triggering them as often as usage takes the cores
+    cost_daily needs (docs/performance.md)."""
     gold_interval_seconds: float = Field(30, gt=0)
     """Micro-batch interval of the gold query (every gold table but cost_daily): slower, so that
     it never delays cost_daily."""

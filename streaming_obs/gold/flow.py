@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from streaming_obs.batch import BatchInfo, Flow, freshness_observation, record_lineage
+from streaming_obs.batch import GOLD_POOL, BatchInfo, Flow, freshness_observation, record_lineage
 from streaming_obs.gold.compute import COST_TABLES, GoldWriter
 from streaming_obs.gold.hot import HOT_TABLE
 from streaming_obs.gold.touches import GOLD_INPUTS, scope_of, touch_stream
@@ -68,5 +68,5 @@ def gold_flow(ctx: PipelineContext) -> Flow:
         name=GOLD_QUERY, layer="gold", source_label=f"{ctx.settings.schemas.silver}.*",
         target_label=f"{ctx.settings.schemas.gold}.*", build_stream=build,
         on_batch=lambda c, df, info: write_gold_batch(c, df, info),
-        trigger_seconds=ctx.settings.trigger.gold_interval_seconds,
+        trigger_seconds=ctx.settings.trigger.gold_interval_seconds, pool=GOLD_POOL,
     )

@@ -10,6 +10,7 @@ from streaming_obs.identifiers import validate_identifier, validate_path
 
 __all__ = [
     "SOURCE_NAMES",
+    "OPTIONAL_SOURCE_NAMES",
     "Settings",
     "SourceConfig",
     "SchemasConfig",
@@ -42,6 +43,10 @@ SOURCE_NAMES: tuple[str, ...] = (
     "query_history",
     "audit",
 )
+#: System tables read only when configured under `sources:` (preview, not on every cloud).
+#: `account_prices` holds the account's contract prices: gold's `net_cost` and FOCUS
+#: ContractedCost come from it; without it they are NULL / the list cost.
+OPTIONAL_SOURCE_NAMES: tuple[str, ...] = ("account_prices",)
 
 
 class KeyedValueError(ValueError):
@@ -410,7 +415,8 @@ class Settings(_Model):
     spark: SparkConfig = SparkConfig()
     trigger: TriggerConfig = TriggerConfig()
     sources: dict[str, SourceConfig]
-    """Every system table, by short name: all ten are required."""
+    """Every system table, by short name: all ten are required; `account_prices` (contract
+    prices) is optional."""
     source_kind: Literal["simulator", "system_tables"] = "simulator"
     """Read the simulator or the real system tables; prod refuses `simulator`."""
     telemetry: TelemetryConfig = TelemetryConfig()
@@ -452,9 +458,9 @@ class Settings(_Model):
     @field_validator("sources")
     @classmethod
     def _all_sources(cls, v: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
-        unknown = sorted(set(v) - set(SOURCE_NAMES))
+        unknown = sorted(set(v) - set(SOURCE_NAMES) - set(OPTIONAL_SOURCE_NAMES))
         if unknown:
-            raise ValueError(f"unknown source(s) {unknown}; known: {list(SOURCE_NAMES)}")
+            raise ValueError(f"unknown source(s) {unknown}; known: {list(SOURCE_NAMES + OPTIONAL_SOURCE_NAMES)}")
         missing = sorted(set(SOURCE_NAMES) - set(v))
         if missing:
             raise ValueError(f"missing source(s) {missing}")

@@ -22,6 +22,7 @@ __all__ = [
     "PrometheusConfig",
     "QualityConfig",
     "CostConfig",
+    "ReconcileConfig",
     "SimulatorConfig",
     "LoggingConfig",
     "ResilienceConfig",
@@ -275,6 +276,17 @@ class AnomalyConfig(_Model):
     """Days costing less are never anomalies."""
 
 
+class ReconcileConfig(_Model):
+    """The reconciliation of gold's cost (docs/architecture.md#reconciliation)."""
+
+    in_stream: bool = True
+    """Check the identities on the dates each gold batch touched and export
+    `streaming_obs_reconciliation_difference`."""
+    tolerance: float = Field(1e-6, ge=0)
+    """Differences up to this (money or usage units) count as equal (in the stream and the default
+    of `streaming-obs reconcile --tolerance`)."""
+
+
 class CostConfig(_Model):
     """Cost allocation."""
 
@@ -283,6 +295,7 @@ class CostConfig(_Model):
     untagged_value: str = "(untagged)"
     """Tag value given to usage without the tag."""
     anomaly: AnomalyConfig = AnomalyConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
 
 
 class SimulatorConfig(_Model):

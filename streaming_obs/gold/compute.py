@@ -72,7 +72,7 @@ class GoldWriter:
     """Computes and merges gold for a scope, on one session (the batch's, inside foreachBatch)."""
 
     def __init__(self, spark: SparkSession, tables: Tables, settings: Settings, txn=None,
-                 cost_tables: tuple[str, ...] = COST_TABLES) -> None:
+                 cost_tables: tuple[str, ...] = COST_TABLES, pins: dict[str, int] | None = None) -> None:
         self.spark = spark
         #: the cost tables this writer keeps (the usage query keeps cost_daily itself)
         self.cost_tables = cost_tables
@@ -81,15 +81,20 @@ class GoldWriter:
         self.txn = txn  # callable(table) -> context manager setting txnAppId/txnVersion, or None
         self.keys = {name: spec["key"] for name, spec in table_specs()["gold"].items()}
         self.merged: dict[str, int] = {}
+        #: silver versions to read instead of the latest (the gold query pins a batch's inputs so
+        #: its in-stream reconciliation compares like with like; later changes come as touches)
+        self.pins = dict(pins or {})
 
     # -- inputs ---------------------------------------------------------------------------
     def silver(self, source: str) -> DataFrame:
-        return self.tables.silver(source).read(self.spark)
+        """A silver table, at its pinned version if any."""
+        return self.tables.silver(source).read(self.spark, self.pins.get(source))
 
     def priced_usage(self, usage: DataFrame) -> DataFrame:
         """Usage rows with their list price and, when configured, contract price (gold/contract.py)."""
         priced = run_gold_sql(self.spark, "priced_usage", usage=usage, prices=self.silver("list_prices"))
-        return with_contract_prices(self.spark, priced, self.settings, self.tables)
+        return with_contract_prices(self.spark, priced, self.settings, self.tables,
+                                    version=self.pins.get("account_prices"))
 
     def current_names(self, source: str, id_col: str, name_col: str) -> DataFrame:
         sql = load_sql("gold/current_names.sql").replace("{id_col}", id_col).replace("{name_col}", name_col)

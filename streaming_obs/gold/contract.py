@@ -33,12 +33,13 @@ def contract_prices_on(settings: Settings) -> bool:
 
 
 def with_contract_prices(spark: SparkSession, priced: DataFrame, settings: Settings, tables: Tables,
-                         prices: DataFrame | None = None) -> DataFrame:
+                         prices: DataFrame | None = None, version: int | None = None) -> DataFrame:
     """Add `contract_unit_price` and `net_cost_row` to list-priced usage.
 
     Args:
         priced: the output of sql/gold/priced_usage.sql.
         prices: the contract prices to use (default: silver account_prices when configured).
+        version: the silver version to read (default: the latest).
 
     Returns:
         `priced` plus the two columns, NULL when contract prices are not configured.
@@ -47,5 +48,5 @@ def with_contract_prices(spark: SparkSession, priced: DataFrame, settings: Setti
         return (priced.withColumn("contract_unit_price", F.lit(None).cast("decimal(20,10)"))
                 .withColumn("net_cost_row", F.lit(None).cast("decimal(38,17)")))
     if prices is None:
-        prices = tables.silver(CONTRACT_SOURCE).read(spark)
+        prices = tables.silver(CONTRACT_SOURCE).read(spark, version)
     return spark.sql(load_sql("gold/contract_priced_usage.sql"), priced=priced, account_prices=prices)

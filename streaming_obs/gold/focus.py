@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from streaming_obs.tables import Tables
 
-__all__ = ["FOCUS_VERSION", "FocusExport", "export_focus", "focus_columns", "focus_month", "services_frame"]
+__all__ = ["FOCUS_VERSION", "FocusExport", "check_out_path", "export_focus", "focus_columns", "focus_month", "services_frame"]
 
 #: the FOCUS version the export follows
 FOCUS_VERSION = "1.2"
@@ -77,7 +77,12 @@ def focus_month(text: str) -> date:
     return date(int(m.group(1)), int(m.group(2)), 1)
 
 
-def _format_of(path: str) -> str:
+def check_out_path(path: str) -> str:
+    """The format (`parquet` or `csv`) of an export file name.
+
+    Raises:
+        ExportError: the name ends in neither.
+    """
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".parquet", ".csv"):
         raise ExportError(f"--out {path!r}: the file name must end in .parquet or .csv")
@@ -99,7 +104,7 @@ def export_focus(spark: SparkSession, tables: Tables, month: str, out: str) -> F
     from pyspark.sql import functions as F
 
     start = focus_month(month)
-    fmt = _format_of(out)
+    fmt = check_out_path(out)
     ref = tables.gold("focus_costs")
     if not ref.exists(spark):
         raise ExportError(f"{ref.label} does not exist yet: run the pipeline first (streaming-obs run)")

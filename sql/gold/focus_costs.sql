@@ -63,7 +63,7 @@ SELECT
   c.sku_name AS SkuId,
   c.workspace_id AS SubAccountId,
   c.workspace_id AS SubAccountName,
-  to_json(COALESCE(c.custom_tags, map())) AS Tags,
+  CASE WHEN c.custom_tags IS NULL THEN '{}' ELSE to_json(c.custom_tags) END AS Tags,
   c.record_id AS x_RecordId,
   c.record_type AS x_RecordType,
   c.cloud AS x_Cloud,

@@ -50,12 +50,14 @@ class FocusExport:
 @lru_cache(maxsize=None)
 def _services() -> tuple[tuple[str, str, str], ...]:
     data = yaml.safe_load(load_sql("gold/focus_services.yaml")) or {}
-    return tuple((str(product), str(v[0]), str(v[1])) for product, v in sorted(data.items()))
+    return tuple((str(product), str(v[0]), str(v[1]), str(v[2])) for product, v in sorted(data.items()))
 
 
 def services_frame(spark: SparkSession) -> DataFrame:
-    """billing_origin_product -> (service_name, service_category), from sql/gold/focus_services.yaml."""
-    return spark.createDataFrame(list(_services()), "product STRING, service_name STRING, service_category STRING")
+    """billing_origin_product -> (service_name, service_category, service_subcategory), from
+    sql/gold/focus_services.yaml."""
+    return spark.createDataFrame(list(_services()), "product STRING, service_name STRING, service_category STRING, "
+                                                    "service_subcategory STRING")
 
 
 def focus_columns() -> list[str]:

@@ -12,6 +12,7 @@ One small account, run once through the pipeline with contract prices configured
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import date
 from decimal import Decimal
@@ -202,19 +203,34 @@ def test_a_corrupted_gold_row_fails_reconcile_naming_its_key(account, monkeypatc
     assert reconcile(spark, tables, settings, source=False, restated=False).ok
 
 
-def _validate(path: Path, fmt: str) -> subprocess.CompletedProcess:
+def _validate(path: Path, fmt: str) -> tuple[dict[str, int], set[str], str]:
+    """Run focus-validator (FOCUS 1.2, offline) on `path`: (totals, failed rule ids, output)."""
     proc = subprocess.run([str(ROOT / ".ci" / "install-focus-validator.sh")], capture_output=True, text=True,
                           timeout=1800)
     assert proc.returncode == 0, f".ci/install-focus-validator.sh failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}"
     exe = proc.stdout.strip().splitlines()[-1]
-    return subprocess.run([exe, "--data-file", str(path), "--data-format", fmt, "--validate-version", "1.2",
-                           "--block-download", "--applicability-criteria", ",".join(APPLICABILITY)],
-                          capture_output=True, text=True, timeout=600)
+    run = subprocess.run([exe, "--data-file", str(path), "--data-format", fmt, "--validate-version", "1.2",
+                          "--applicability-criteria", ",".join(APPLICABILITY)], capture_output=True, text=True,
+                         timeout=600)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-6000:]
+    totals = re.search(r"Total: (\d+) \| Pass: (\d+) \| Fail: (\d+) \| Skipped: (\d+)", out)
+    assert totals, out[-6000:]
+    failed = set(re.findall(r"^\S+ (\S+): FAIL", out, re.M))
+    return dict(zip(("total", "pass", "fail", "skipped"), map(int, totals.groups()))), failed, out
 
 
 #: what Databricks supports of FOCUS's applicability criteria, as the export fills them
 APPLICABILITY = ("PUBLIC_PRICE_LIST_SUPPORTED", "USAGE_MEASUREMENT_SUPPORTED", "SUB_ACCOUNT_SUPPORTED",
-                 "NEGOTIATED_PRICING_SUPPORTED", "TAGGING_SUPPORTED")
+                 "NEGOTIATED_PRICING_SUPPORTED", "TAGGING_SUPPORTED", "UNIT_PRICING_SUPPORTED")
+#: rules focus-validator 2.2.1 fails on any Databricks export, for reasons of its own (each checked):
+#: - ConsumedQuantity-C-0xx: its SQL for "when CommitmentDiscountStatus is not Unused" reads
+#:   CommitmentDiscountStatus, a column of COMMITMENT_DISCOUNT_SUPPORTED, which Databricks does not
+#:   support: the query errors on a dataset without the column and counts as a violation;
+#: - InvoiceId-C-005-C: "MUST NOT be null when the charge is associated with an issued invoice" is
+#:   checked as "never null"; the system tables carry no invoice id, so InvoiceId is NULL.
+VALIDATOR_ISSUES = {"ConsumedQuantity-C-000-C", "ConsumedQuantity-C-003-C", "ConsumedQuantity-C-004-C",
+                    "ConsumedQuantity-C-005-C", "ConsumedQuantity-C-006-C", "InvoiceId-C-005-C"}
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
@@ -229,9 +245,9 @@ def test_focus_export_passes_the_focus_validator_and_sums_to_cost_daily(account,
         billed += sum((Decimal(v) for v in result.billed_cost.values()), Decimal(0))
         if month == "2026-01":
             assert result.rows == 4 and result.unpriced_rows == 1  # u1r, u1s, u2, u3; u4 has no currency
-            proc = _validate(out, fmt)
-            assert proc.returncode == 0 and "FAIL" not in proc.stdout.upper().replace("FAILED: 0", ""), \
-                proc.stdout[-6000:] + proc.stderr[-3000:]
+            totals, failed, text = _validate(out, fmt)
+            assert totals["pass"] > 200 and totals["fail"] == len(failed), text[-6000:]
+            assert failed <= VALIDATOR_ISSUES, f"FOCUS 1.2 rules failed: {sorted(failed - VALIDATOR_ISSUES)}\n{text[-6000:]}"
     daily = _gold(spark, tables, "cost_daily")
     assert billed == _sum(daily, "net_cost")  # BilledCost = contract cost where known, else list
     listed = sum(r["ListCost"] for r in spark.read.parquet(str(tmp / "focus-2025-12.parquet")).collect()) \

@@ -117,7 +117,7 @@ def test_net_cost_beside_list_cost(account):
         assert _sum(_gold(spark, tables, table), "net_cost") == Decimal("2.44"), table
 
 
-def test_net_cost_is_null_without_contract_prices(account, make_settings):
+def test_net_cost_is_null_without_contract_prices(account):
     """Same silver, settings without account_prices: net_cost NULL, list columns unchanged."""
     from streaming_obs.gold.compute import GoldWriter
 
@@ -192,7 +192,8 @@ def test_a_corrupted_gold_row_fails_reconcile_naming_its_key(account, monkeypatc
         env = {"STREAMING_OBS_STORAGE__WAREHOUSE": str(tmp / "wh"), "STREAMING_OBS_STORAGE__CHECKPOINTS": str(tmp / "ckpt"),
                "STREAMING_OBS_SIMULATOR__ROOT": str(tmp / "system"), "STREAMING_OBS_LOGGING__DIR": "",
                "STREAMING_OBS_COST__TAG_KEYS": '["team"]', "STREAMING_OBS_QUALITY__ENABLED": "false"}
-        monkeypatch.setattr("streaming_obs.cli.main.load_settings", lambda *a, **k: settings)
+        quiet = settings.model_copy(update={"logging": settings.logging.model_copy(update={"dir": None})})
+        monkeypatch.setattr("streaming_obs.cli.main.load_settings", lambda *a, **k: quiet)
         out = CliRunner().invoke(app, ["reconcile", "--from", "2026-01-02", "--to", "2026-01-02", "--no-source", "--json"],
                                  env=env)
         assert out.exit_code == 1, out.output

@@ -72,7 +72,8 @@ SELECT
   CASE WHEN c.unit_price IS NOT NULL THEN concat_ws('|', c.sku_name, c.cloud, c.currency_code, c.usage_unit) END AS SkuPriceId,
   c.workspace_id AS SubAccountId,
   c.workspace_id AS SubAccountName,
-  CASE WHEN c.custom_tags IS NULL THEN '{}' ELSE to_json(c.custom_tags) END AS Tags,
+  -- doubled braces: spark.sql formats this text to bind the frames, and they become an empty JSON object
+  CASE WHEN c.custom_tags IS NULL THEN '{{}}' ELSE to_json(c.custom_tags) END AS Tags,
   c.record_id AS x_RecordId,
   c.record_type AS x_RecordType,
   c.cloud AS x_Cloud,

@@ -63,7 +63,8 @@ def services_frame(spark: SparkSession) -> DataFrame:
 def focus_columns() -> list[str]:
     """The exported columns of focus_costs, in table order (FOCUS columns, then `x_` ones)."""
     spec = table_specs()["gold"]["focus_costs"]["columns"]
-    names = [part.strip().split(" ", 1)[0] for part in " ".join(spec.split()).split(",")]
+    # split on the commas between columns, not those of DECIMAL(38,18)
+    names = [part.strip().split(" ", 1)[0] for part in re.split(r",(?![^(]*\))", " ".join(spec.split()))]
     return [n for n in names if n not in _INTERNAL]
 
 

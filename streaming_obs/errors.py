@@ -21,6 +21,8 @@ __all__ = [
     "PipelineError",
     "NotBuiltError",
     "TelemetryStartError",
+    "ReconciliationError",
+    "ExportError",
 ]
 
 
@@ -111,3 +113,11 @@ class TelemetryStartError(ConfigError):
 
 class NotBuiltError(StreamingObsError):
     """The requested capability is not available in this build."""
+
+
+class ReconciliationError(StreamingObsError):
+    """Gold cannot be reconciled as asked (a table is missing, a bad date range)."""
+
+
+class ExportError(StreamingObsError):
+    """A FOCUS export cannot be written as asked (bad month or file name, no focus_costs yet)."""

@@ -10,6 +10,7 @@ from streaming_obs.identifiers import validate_identifier, validate_path
 
 __all__ = [
     "SOURCE_NAMES",
+    "OPTIONAL_SOURCE_NAMES",
     "Settings",
     "SourceConfig",
     "SchemasConfig",
@@ -21,6 +22,7 @@ __all__ = [
     "PrometheusConfig",
     "QualityConfig",
     "CostConfig",
+    "ReconcileConfig",
     "SimulatorConfig",
     "LoggingConfig",
     "ResilienceConfig",
@@ -42,6 +44,10 @@ SOURCE_NAMES: tuple[str, ...] = (
     "query_history",
     "audit",
 )
+#: System tables read only when configured under `sources:` (preview, not on every cloud).
+#: `account_prices` holds the account's contract prices: gold's `net_cost` and FOCUS
+#: ContractedCost come from it; without it they are NULL / the list cost.
+OPTIONAL_SOURCE_NAMES: tuple[str, ...] = ("account_prices",)
 
 
 class KeyedValueError(ValueError):
@@ -276,6 +282,17 @@ class AnomalyConfig(_Model):
     """Days costing less are never anomalies."""
 
 
+class ReconcileConfig(_Model):
+    """The reconciliation of gold's cost (docs/architecture.md#reconciliation)."""
+
+    in_stream: bool = True
+    """Check the identities on the dates each gold batch touched and export
+    `streaming_obs_reconciliation_difference`."""
+    tolerance: float = Field(1e-6, ge=0)
+    """Differences up to this (money or usage units) count as equal (in the stream and the default
+    of `streaming-obs reconcile --tolerance`)."""
+
+
 class CostConfig(_Model):
     """Cost allocation."""
 
@@ -284,6 +301,7 @@ class CostConfig(_Model):
     untagged_value: str = "(untagged)"
     """Tag value given to usage without the tag."""
     anomaly: AnomalyConfig = AnomalyConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
 
 
 class SimulatorConfig(_Model):
@@ -416,7 +434,8 @@ class Settings(_Model):
     spark: SparkConfig = SparkConfig()
     trigger: TriggerConfig = TriggerConfig()
     sources: dict[str, SourceConfig]
-    """Every system table, by short name: all ten are required."""
+    """Every system table, by short name: all ten are required; `account_prices` (contract
+    prices) is optional."""
     source_kind: Literal["simulator", "system_tables"] = "simulator"
     """Read the simulator or the real system tables; prod refuses `simulator`."""
     telemetry: TelemetryConfig = TelemetryConfig()
@@ -458,9 +477,9 @@ class Settings(_Model):
     @field_validator("sources")
     @classmethod
     def _all_sources(cls, v: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
-        unknown = sorted(set(v) - set(SOURCE_NAMES))
+        unknown = sorted(set(v) - set(SOURCE_NAMES) - set(OPTIONAL_SOURCE_NAMES))
         if unknown:
-            raise ValueError(f"unknown source(s) {unknown}; known: {list(SOURCE_NAMES)}")
+            raise ValueError(f"unknown source(s) {unknown}; known: {list(SOURCE_NAMES + OPTIONAL_SOURCE_NAMES)}")
         missing = sorted(set(SOURCE_NAMES) - set(v))
         if missing:
             raise ValueError(f"missing source(s) {missing}")

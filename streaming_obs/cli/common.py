@@ -104,7 +104,7 @@ def check_rules(settings: Settings) -> str:
     """
     if not settings.quality.enabled:
         return "quality rules off"
-    from streaming_obs.quality.rules import load_rules
+    from streaming_obs.quality.static import load_rules
 
     rules = load_rules(settings.quality.rules_file)
     count = sum(len(t.rules) for t in rules.tables.values())

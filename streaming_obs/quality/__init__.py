@@ -15,7 +15,8 @@ from streaming_obs.quality.compile import DISPOSITION_COL, FAILED_COL
 from streaming_obs.quality.engine import QualityEngine, observation_name
 from streaming_obs.quality.quarantine import ReplayResult, list_quarantine, replay_quarantine, show_quarantine
 from streaming_obs.quality.results import COUNT_KEYS, SUMMARY_RULE, QualityOutcome, rule_metric
-from streaming_obs.quality.rules import ACTIONS, CHECKS, ERROR_ACTIONS, Rule, RuleSet, TableRules, load_rules, parse_rules
+from streaming_obs.quality.rules import ACTIONS, CHECKS, ERROR_ACTIONS, Rule, RuleSet, TableRules, parse_rules
+from streaming_obs.quality.static import load_rules
 
 __all__ = [
     "ACTIONS",

@@ -33,7 +33,8 @@ from streaming_obs.quality.compile import (
     failed_names,
 )
 from streaming_obs.quality.results import QualityOutcome, batch_metric_columns, metric_columns, ops_schema
-from streaming_obs.quality.rules import Rule, RuleSet, load_rules, parse_rules
+from streaming_obs.quality.rules import Rule, RuleSet, parse_rules
+from streaming_obs.quality.static import load_rules
 from streaming_obs.quality.validate import validate_table
 
 if TYPE_CHECKING:

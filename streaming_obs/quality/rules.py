@@ -1,5 +1,6 @@
-"""Quality rules as data: the typed models of `conf/quality_rules.yaml`, its loader and the checks
-that need no Spark (names, arguments, regexes, columns against a schema).
+"""Quality rules as data: the typed models of `conf/quality_rules.yaml` and its parser, with the
+checks that need neither Spark nor a schema (names, arguments, regexes, SQL syntax). Loading a
+file and checking it against the shipped schemas is `streaming_obs.quality.static`.
 
 A rules file maps a table key `<layer>.<source>` (``bronze.billing_usage``) to its rules::
 
@@ -19,17 +20,12 @@ Every error names the file, the table and the rule.
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Mapping
-from importlib.resources import files
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from streaming_obs.config.loader import decode_utf8, yaml_problem
 from streaming_obs.config.models import SOURCE_NAMES
 from streaming_obs.errors import QualityRuleError
 from streaming_obs.quality.regex_safety import check_regex
@@ -44,11 +40,9 @@ __all__ = [
     "Rule",
     "RuleSet",
     "TableRules",
-    "load_rules",
     "parse_duration",
     "parse_rules",
     "resolve_column",
-    "rules_label",
 ]
 
 CHECKS: tuple[str, ...] = (
@@ -453,52 +447,6 @@ def parse_rules(data: Any, label: str = "<memory>") -> RuleSet:
         except ValidationError as exc:
             raise QualityRuleError(f"{where}: {_first_error(exc)}") from None
     return RuleSet(tables=tables, source=label)
-
-
-def rules_label(name: str | os.PathLike[str]) -> str:
-    """How a rules file is named in messages: its path, or `conf/<name>` for packaged files."""
-    path = Path(name)
-    return str(path) if path.is_file() else f"conf/{name}"
-
-
-def load_rules(name: str | os.PathLike[str], *, check_schemas: bool = True) -> RuleSet:
-    """Load a rules file: a real path if it exists, else a file shipped in `streaming_obs.conf`.
-
-    Args:
-        name: a path, or the name of a packaged file (``quality_rules.yaml``).
-        check_schemas: also check every rule against the shipped table schemas (columns, SQL
-            types, lookups; see `streaming_obs.quality.static`), as `validate-config` and `run` do.
-
-    Raises:
-        QualityRuleError: the file is missing, not UTF-8, not YAML, or holds an invalid rule.
-    """
-    path = Path(name)
-    label = rules_label(name)
-    try:
-        if path.is_file():
-            raw = path.read_bytes()
-        else:
-            node = files("streaming_obs.conf") / str(name)
-            if not node.is_file():
-                raise QualityRuleError(f"{label}: rules file not found (neither a path nor packaged)")
-            raw = node.read_bytes()
-    except OSError as exc:
-        raise QualityRuleError(f"{label}: cannot be read ({exc.strerror or type(exc).__name__})") from None
-    try:
-        text = decode_utf8(raw)
-    except ValueError as exc:
-        raise QualityRuleError(f"{label}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where, problem = yaml_problem(exc, text)
-        raise QualityRuleError(f"{label}: {where}: {problem}") from None
-    rules = parse_rules(data, label)
-    if check_schemas:
-        from streaming_obs.quality.static import check_rule_set
-
-        check_rule_set(rules)
-    return rules
 
 
 def resolve_column(schema: Any, path: str) -> Any | None:

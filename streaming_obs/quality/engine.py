@@ -102,24 +102,25 @@ class QualityEngine:
 
     def lookups_needed(self, table: str) -> set[str]:
         """Names of the lookup DataFrames that `apply(table=...)` should be given."""
-        return {r.args.lookup for r in self.rules_for(table) if r.function == "referential"}
+        return {r.args.lookup_table for r in self.rules_for(table) if r.args.lookup_table is not None}
 
     def _active(self, table: str, lookups: Mapping[str, Any] | None) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
-        """(rules to evaluate, rules skipped): a warn-level referential rule whose lookup is
-        missing is skipped (logged once) rather than stopping the stream; an error-level one
-        raises, since evaluating it wrongly would drop or quarantine rows."""
+        """(rules to evaluate, rules skipped): a warn-level rule whose lookup is missing is
+        skipped (logged once) rather than stopping the stream; an error-level one raises, since
+        evaluating it wrongly would drop or quarantine rows."""
         lookups = lookups or {}
         active, skipped = [], []
         for rule in self.rules_for(table):
-            if rule.function == "referential" and rule.args.lookup not in lookups:
+            lookup = rule.args.lookup_table
+            if lookup is not None and lookup not in lookups:
                 if rule.is_error:
                     raise QualityLookupError(
                         f"{self.rules.source}: tables.{table}: rule {rule.name!r} ({rule.action}) needs "
-                        f"lookup {rule.args.lookup!r}; pass lookups={{{rule.args.lookup!r}: DataFrame}}"
+                        f"lookup {lookup!r}; pass lookups={{{lookup!r}: DataFrame}}"
                     )
                 if (table, rule.name) not in self._skip_logged:
                     self._skip_logged.add((table, rule.name))
-                    log.warning("quality %s: rule %s skipped, lookup %s not given", table, rule.name, rule.args.lookup)
+                    log.warning("quality %s: rule %s skipped, lookup %s not given", table, rule.name, lookup)
                 skipped.append(rule)
             else:
                 active.append(rule)
@@ -163,7 +164,7 @@ class QualityEngine:
         Args:
             df: a batch DataFrame of `table`.
             table: the rules key, e.g. ``bronze.billing_usage``.
-            lookups: DataFrames of the lookups referential rules name (see `lookups_needed`).
+            lookups: DataFrames of the lookups the rules name (see `lookups_needed`).
             now: the batch time for freshness (default: now, UTC).
         """
         from pyspark.sql import functions as F
@@ -187,9 +188,9 @@ class QualityEngine:
         """Attach the observation ``dq_<layer>_<source>`` to a streaming DataFrame so that every
         `StreamingQueryProgress.observedMetrics` carries the batch's counts.
 
-        Only row-level rules are counted here (unique_in_batch and referential need the whole
-        batch or a lookup; their counts are in `quality_results`). Freshness is measured from
-        the micro-batch timestamp. The caller must persist the batch inside foreachBatch:
+        Only row-level rules are counted here (a batch-level check needs the whole batch or a
+        lookup; its counts are in `quality_results`). Freshness is measured from the
+        micro-batch timestamp. The caller must persist the batch inside foreachBatch:
         every action on an unpersisted batch re-runs the source and adds to these counts.
         """
         from pyspark.sql import functions as F
@@ -217,7 +218,7 @@ class QualityEngine:
             table: rules key ``<layer>.<source>``.
             batch_id: the micro-batch id, recorded in results and quarantine.
             query_name: the streaming query's name (default: `table`).
-            lookups: DataFrames for referential rules, by lookup key.
+            lookups: lookup DataFrames by `<layer>.<source>` (see `lookups_needed`).
             now: batch time for freshness checks (default: now, UTC).
 
         Returns:
@@ -225,7 +226,7 @@ class QualityEngine:
 
         Raises:
             QualityViolationError: a `fail` rule is broken (names the rule and a sample key).
-            QualityLookupError: a referential rule's lookup is missing.
+            QualityLookupError: the lookup of an error-level rule is missing.
         """
         from pyspark.sql import Observation
         from pyspark.sql import functions as F

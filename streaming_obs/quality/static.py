@@ -5,7 +5,9 @@ table's columns (`sql/ddl/system/<source>.ddl`) plus the layer's extra columns o
 `sql/ddl/tables.yaml`. Against it every rule is checked: key columns, the columns its arguments
 name (nested struct fields such as `usage_metadata.job_id` included), the lookup columns of a
 `referential` rule, and its SQL (`sql/quality/denied_functions.yaml`, boolean where a predicate is
-expected; see `streaming_obs.quality.sql_expr`). Regexes and numbers are checked when the file is
+expected; see `streaming_obs.quality.sql_expr`). What a rule's arguments name (columns, a lookup
+and its columns, SQL predicates) its check's argument model declares (`CheckArgs`), so every
+check, a new one too, is checked the same way. Regexes and numbers are checked when the file is
 parsed (`streaming_obs.quality.rules`).
 
 Every failure is one `QualityRuleError` line: ``<file>: tables.<table>: rule '<name>': <key>: <problem>``.
@@ -60,28 +62,23 @@ def _check_rule(rule: Rule, schema: Any, where: str) -> None:
     def fail(key: str, problem: str) -> QualityRuleError:
         return QualityRuleError(f"{where}: rule {rule.name!r}: {key}: {problem}")
 
-    args = rule.args
-    arg_key = "check.arguments." + ("columns" if getattr(args, "columns", None) is not None else "column")
-    for col in getattr(args, "cols", []):
+    args = rule.args  # what the arguments name is declared by the check's model (CheckArgs)
+    for col in args.cols:
         if resolve_path(schema, col) is None:
-            raise fail(arg_key, _unknown(col, schema))
-    if rule.function == "referential":
-        lookup = table_schema(args.lookup)
-        key = "check.arguments." + ("lookup_columns" if args.lookup_columns is not None else "columns")
+            raise fail(f"check.arguments.{args.cols_key}", _unknown(col, schema))
+    if args.lookup_table is not None:
+        lookup = table_schema(args.lookup_table)
         for col in args.lookup_cols:
             if resolve_path(lookup, col) is None:
-                raise fail(key, f"lookup {args.lookup}: {_unknown(col, lookup)}")
-    for key, expression in (("filter", rule.filter), ("check.arguments.expression", _sql(rule))):
+                raise fail(f"check.arguments.{args.lookup_cols_key}", f"lookup {args.lookup_table}: {_unknown(col, lookup)}")
+    predicates = [("filter", rule.filter)] + [(f"check.arguments.{k}", v) for k, v in args.predicates.items()]
+    for key, expression in predicates:
         if expression is None:
             continue
         try:
             check_expression(expression, schema, predicate=True)
         except ValueError as exc:
             raise fail(key, str(exc)) from None
-
-
-def _sql(rule: Rule) -> str | None:
-    return rule.args.expression if rule.function == "sql" else None
 
 
 def _unknown(col: str, schema: Any) -> str:

@@ -9,7 +9,8 @@ import time
 import pytest
 from streaming_obs.errors import QualityRuleError
 from streaming_obs.quality.regex_safety import MAX_PATTERN_LENGTH, check_regex
-from streaming_obs.quality.rules import parse_duration, parse_rules, resolve_column
+from streaming_obs.quality.checks import parse_duration, resolve_column
+from streaming_obs.quality.rules import parse_rules
 from streaming_obs.quality.sql_expr import (
     MAX_EXPRESSION_LENGTH,
     check_expression,

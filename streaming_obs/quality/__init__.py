@@ -12,11 +12,11 @@ See docs/quality-rules.md for the rule reference; a new check is one function re
 `@check` (`streaming_obs.quality.checks`).
 """
 
-from streaming_obs.quality.compile import DISPOSITION_COL, FAILED_COL
-from streaming_obs.quality.engine import QualityEngine, observation_name
-from streaming_obs.quality.quarantine import ReplayResult, list_quarantine, replay_quarantine, show_quarantine
-from streaming_obs.quality.results import COUNT_KEYS, SUMMARY_RULE, QualityOutcome, rule_metric
 from streaming_obs.quality.checks import CHECKS, CheckArgs, CheckInput, check
+from streaming_obs.quality.compile import DISPOSITION_COL, FAILED_COL
+from streaming_obs.quality.engine import QualityEngine
+from streaming_obs.quality.quarantine import ReplayResult, list_quarantine, replay_quarantine, show_quarantine
+from streaming_obs.quality.results import COUNT_KEYS, SUMMARY_RULE, QualityOutcome
 from streaming_obs.quality.rules import ACTIONS, ERROR_ACTIONS, Rule, RuleSet, TableRules, parse_rules
 from streaming_obs.quality.static import load_rules
 
@@ -39,9 +39,7 @@ __all__ = [
     "check",
     "list_quarantine",
     "load_rules",
-    "observation_name",
     "parse_rules",
     "replay_quarantine",
-    "rule_metric",
     "show_quarantine",
 ]

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from streaming_obs.errors import QualityLookupError, QualityRuleError, QualityViolationError
+from streaming_obs.observations import quality_batch_name, quality_name
 from streaming_obs.quality.compile import (
     DISPOSITION_COL,
     FAILED_COL,
@@ -44,14 +45,9 @@ if TYPE_CHECKING:
     from streaming_obs.config.models import Settings
     from streaming_obs.tables import Tables
 
-__all__ = ["QualityEngine", "observation_name"]
+__all__ = ["QualityEngine"]
 
 log = logging.getLogger(__name__)
-
-
-def observation_name(table: str) -> str:
-    """Name of a table's observed metrics in the query progress: ``dq_<layer>_<source>``."""
-    return "dq_" + table.replace(".", "_")
 
 
 def _quote(name: str) -> str:
@@ -200,7 +196,7 @@ class QualityEngine:
         rules = [r for r in self.rules_for(table) if r.row_level]
         now = F.current_timestamp()  # in a micro-batch: the batch timestamp
         flags = [rule_failed(r, stream_df.schema, now) for r in rules]
-        return stream_df.observe(observation_name(table), *metric_columns(rules, flags, disposition(rules, flags)))
+        return stream_df.observe(quality_name(table), *metric_columns(rules, flags, disposition(rules, flags)))
 
     def apply(
         self,
@@ -237,7 +233,7 @@ class QualityEngine:
         evaluated = self.evaluate(batch_df, table, lookups, now)
         if any(r.action == "fail" for r in rules):
             self._raise_on_fail(evaluated, table, rules, batch_id)
-        name = observation_name(table) + "_batch"
+        name = quality_batch_name(table)
         observation = Observation(name)
         observed = evaluated.observe(observation, *batch_metric_columns(rules))
         kept = observed.where(F.col(DISPOSITION_COL) == "keep").drop(FAILED_COL, DISPOSITION_COL)

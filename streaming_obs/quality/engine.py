@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from streaming_obs.errors import QualityLookupError, QualityRuleError, QualityViolationError
 from streaming_obs.observations import quality_batch_name, quality_name
+from streaming_obs.ops.schema import ops_schema
 from streaming_obs.quality.compile import (
     DISPOSITION_COL,
     FAILED_COL,
@@ -33,7 +34,7 @@ from streaming_obs.quality.compile import (
     disposition,
     failed_names,
 )
-from streaming_obs.quality.results import QualityOutcome, batch_metric_columns, metric_columns, ops_schema
+from streaming_obs.quality.results import QualityOutcome, batch_metric_columns, metric_columns
 from streaming_obs.quality.rules import Rule, RuleSet, parse_rules
 from streaming_obs.quality.static import load_rules
 from streaming_obs.quality.validate import validate_table

@@ -18,8 +18,8 @@ from streaming_obs.observations import (
     rule_passed_field,
 )
 from streaming_obs.quality.compile import DISPOSITION_COL, FAILED_COL
+from streaming_obs.ops.schema import ops_schema
 from streaming_obs.quality.rules import Rule
-from streaming_obs.sqlfiles import table_specs
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Observation, SparkSession
@@ -31,20 +31,12 @@ __all__ = [
     "QualityOutcome",
     "batch_metric_columns",
     "metric_columns",
-    "ops_schema",
 ]
 
 #: The keys of `QualityOutcome.counts`: a batch's rows and where they went.
 COUNT_KEYS: tuple[str, ...] = (ROWS_IN, ROWS_KEPT, ROWS_DROPPED, ROWS_QUARANTINED)
 #: `rule` value of the per-table summary row in `quality_results` (passed = rows kept).
 SUMMARY_RULE = "*"
-
-
-def ops_schema(name: str) -> StructType:
-    """Schema of an ops table (`quarantine`, `quality_results`) as declared in sql/ddl/tables.yaml."""
-    from streaming_obs.sources.schemas import parse_ddl  # pure Python: no session needed
-
-    return parse_ddl(table_specs()["ops"][name]["columns"])
 
 
 def metric_columns(rules: Sequence[Rule], flags: Sequence[Column], disposition: Column) -> list[Column]:

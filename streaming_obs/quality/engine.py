@@ -309,12 +309,10 @@ class QualityEngine:
             The counts of the outcome.
         """
         app = txn_app_id or f"streaming_obs.quality.{outcome.query_name}"
-        if not outcome.metrics_ready():
-            # The quarantine write is the pass that fills the metrics.
-            _append(outcome.quarantine, tables.ops("quarantine"), f"{app}.quarantine", txn_version)
-        elif outcome.counts["rows_quarantined"]:
-            _append(outcome.quarantine, tables.ops("quarantine"), f"{app}.quarantine", txn_version)
-        _append(outcome.results_df(spark), tables.ops("quality_results"), f"{app}.results", txn_version)
+        if not outcome.metrics_ready() or outcome.counts["rows_quarantined"]:
+            # Without metrics yet, the quarantine write is the pass that fills them.
+            tables.ops("quarantine").append(outcome.quarantine, **_txn(f"{app}.quarantine", txn_version))
+        tables.ops("quality_results").append(outcome.results_df(spark), **_txn(f"{app}.results", txn_version))
         return outcome.counts
 
 
@@ -330,20 +328,15 @@ class QualityEngine:
             return
         quarantined = [o.quarantine for o in done if o.counts["rows_quarantined"]]
         if quarantined:
-            _append(reduce(lambda a, b: a.unionByName(b), quarantined), tables.ops("quarantine"),
-                    f"{txn_app_id}.quarantine", txn_version)
+            tables.ops("quarantine").append(reduce(lambda a, b: a.unionByName(b), quarantined),
+                                            **_txn(f"{txn_app_id}.quarantine", txn_version))
         results = reduce(lambda a, b: a.unionByName(b), [o.results_df(spark) for o in done])
-        _append(results, tables.ops("quality_results"), f"{txn_app_id}.results", txn_version)
+        tables.ops("quality_results").append(results, **_txn(f"{txn_app_id}.results", txn_version))
 
 
-def _append(df: DataFrame, ref: Any, app_id: str, txn_version: int | None) -> None:
-    writer = df.write.format("delta").mode("append")
-    if txn_version is not None:
-        writer = writer.option("txnAppId", app_id).option("txnVersion", int(txn_version))
-    if ref.path:
-        writer.save(ref.path)
-    else:
-        writer.saveAsTable(ref.ident)
+def _txn(app_id: str, txn_version: int | None) -> dict[str, str]:
+    """Delta's idempotent-write options for an append (none without a version)."""
+    return {} if txn_version is None else {"txnAppId": app_id, "txnVersion": str(int(txn_version))}
 
 
 def _dig(row: Mapping[str, Any], path: str) -> Any:

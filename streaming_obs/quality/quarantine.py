@@ -250,8 +250,7 @@ def _replay_source(
             if ingest is not None:
                 ingest(source, out, app)
             else:
-                writer = out.write.format("delta").mode("append").option("txnAppId", app).option("txnVersion", 0)
-                writer.save(bronze.path) if bronze.path else writer.saveAsTable(bronze.ident)
+                bronze.append(out, txnAppId=app, txnVersion="0")
     finally:
         evaluated.unpersist()
     for qid, rules in failing.items():

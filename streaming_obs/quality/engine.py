@@ -19,12 +19,12 @@ Typical use inside a `foreachBatch` (the batch persisted by the caller)::
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from streaming_obs.errors import QualityLookupError, QualityRuleError, QualityViolationError
+from streaming_obs.logs import get_logger
 from streaming_obs.observations import quality_batch_name, quality_name
 from streaming_obs.ops.schema import ops_schema
 from streaming_obs.quality.compile import (
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["QualityEngine"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def _quote(name: str) -> str:
@@ -117,7 +117,7 @@ class QualityEngine:
                     )
                 if (table, rule.name) not in self._skip_logged:
                     self._skip_logged.add((table, rule.name))
-                    log.warning("quality %s: rule %s skipped, lookup %s not given", table, rule.name, lookup)
+                    log.warning("quality rule skipped: lookup not given", table=table, rule=rule.name, lookup=lookup)
                 skipped.append(rule)
             else:
                 active.append(rule)

@@ -43,7 +43,7 @@ def build_context(spark: SparkSession, settings: Settings, *, telemetry: bool = 
     statements = bootstrap(spark, ctx.tables)
     ctx.quality = _quality_engine(spark, settings, ctx.tables)
     if settings.governance.mask_pii:
-        from streaming_obs.deploy.masking import mask_pii
+        from streaming_obs.silver.masking import mask_pii
 
         ctx.extras["mask_pii"] = mask_pii
     if telemetry:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TypeVar
 import typer
 
 from streaming_obs.config import Settings, load_settings
-from streaming_obs.deploy.masking import check_pii_salt
+from streaming_obs.config.salt import check_pii_salt
 from streaming_obs.errors import StreamingObsError
 from streaming_obs.logs import configure_logging, new_log_file, notice
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from streaming_obs.cli.common import DEFAULT_ENV, ConfDirOpt, EnvOpt, check_rules, friendly, settings_for
-from streaming_obs.deploy.masking import check_pii_salt
+from streaming_obs.config.salt import check_pii_salt
 
 __all__ = ["config_app", "register", "validate_config"]
 

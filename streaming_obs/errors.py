@@ -19,7 +19,6 @@ __all__ = [
     "StorageError",
     "CheckpointError",
     "PipelineError",
-    "NotBuiltError",
     "TelemetryStartError",
 ]
 
@@ -107,7 +106,3 @@ class PipelineError(StreamingObsError):
 
 class TelemetryStartError(ConfigError):
     """A telemetry endpoint cannot start as configured (Prometheus port taken, host unknown)."""
-
-
-class NotBuiltError(StreamingObsError):
-    """The requested capability is not available in this build."""

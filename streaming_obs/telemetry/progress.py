@@ -49,11 +49,7 @@ __all__ = [
     "delta_backlog",
     "source_label",
     "to_epoch_seconds",
-    "error_class_of",
 ]
-
-_ERROR_CLASS = re.compile(r"^[A-Z][A-Z0-9_]+(?:\.[A-Z0-9_]+)*$")
-
 
 @dataclass(frozen=True)
 class QualityCount:
@@ -327,47 +323,3 @@ def parse_progress(progress: Any) -> BatchFacts:
         quality_totals=totals,
         newest_source_commit_ts=parse_freshness(observed),
     )
-
-
-def error_class_of(error_class: str | None, exception: str | None) -> str:
-    """A short, bounded label for why a query stopped; `none` for a clean stop.
-
-    Preference: the Python exception type of a traceback embedded in the message (foreachBatch
-    failures all carry Spark's generic FOREACH_BATCH_USER_FUNCTION_ERROR, the Python type says
-    more), then Spark's error class, then a `[CLASS]` in the message, then the exception's type,
-    else `UNKNOWN`.
-    """
-    lines = (exception or "").strip().splitlines()
-    python_error = _python_exception_type(lines)
-    if python_error:
-        return python_error
-    if error_class:
-        return error_class.strip()[:64]
-    if not lines:
-        return "none"
-    first = lines[0]
-    bracket = re.search(r"\[([A-Z][A-Z0-9_.]+)\]", first)
-    if bracket and _ERROR_CLASS.match(bracket.group(1)):
-        return bracket.group(1)[:64]
-    head = first.split(":", 1)[0].strip()
-    if head and " " not in head:
-        return head.rsplit(".", 1)[-1][:64]
-    return "UNKNOWN"
-
-
-_PY_EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
-
-
-def _python_exception_type(lines: list[str]) -> str | None:
-    """The exception type of a Python traceback embedded in a Java message (foreachBatch errors
-    arrive as `py4j.Py4JException: ... Traceback ... ValueError: boom`)."""
-    in_traceback = False
-    for line in lines:
-        if "Traceback (most recent call last)" in line:
-            in_traceback = True
-            continue
-        if in_traceback and line and not line[0].isspace():
-            match = _PY_EXC_LINE.match(line)
-            if match:
-                return match.group(1).rsplit(".", 1)[-1][:64]
-    return None

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from streaming_obs.logs import get_logger
+from streaming_obs.resilience.failures import error_class_of
 from streaming_obs.telemetry.listener import IDLE, PROGRESS, STARTED, TERMINATED
 from streaming_obs.telemetry.metrics import Instruments
-from streaming_obs.telemetry.progress import delta_backlog, error_class_of, parse_progress
+from streaming_obs.telemetry.progress import delta_backlog, parse_progress
 
 __all__ = ["EventWorker", "EventHandler", "QueryInfo", "RESTART", "FLUSH"]
 

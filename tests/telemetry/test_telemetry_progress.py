@@ -10,12 +10,12 @@ from pyspark.sql.streaming.listener import StreamingQueryProgress
 from streaming_obs.telemetry.progress import (
     QualityCount,
     delta_backlog,
-    error_class_of,
     parse_progress,
     parse_quality,
     source_label,
     to_epoch_seconds,
 )
+from streaming_obs.resilience.failures import error_class_of
 from tests.telemetry.telemetry_helpers import load_json
 
 

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ENV",
     "ConfDirOpt",
-    "EnvName",
     "EnvOpt",
     "VerboseOpt",
     "check_rules",

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from streaming_obs.context import PipelineContext
     from streaming_obs.batch import Flow
 
-__all__ = ["Supervisor", "graceful_stop", "finish_after_current_batch", "stop_gate"]
+__all__ = ["Supervisor", "graceful_stop", "finish_after_current_batch", "stop_gate", "input_rows"]
 
 log = get_logger(__name__)
 

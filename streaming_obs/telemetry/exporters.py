@@ -28,6 +28,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 
+from streaming_obs._version import __version__
 from streaming_obs.errors import ConfigError
 from streaming_obs.logs import get_logger
 from streaming_obs.telemetry.breaker import CircuitBreakerExporter
@@ -51,22 +52,13 @@ _log = get_logger(__name__)
 DEFAULT_EXPORT_INTERVAL_S = 10.0
 
 
-def _version() -> str:
-    try:
-        from streaming_obs import __version__
-
-        return __version__
-    except Exception:  # pragma: no cover - only a broken install lands here
-        return "unknown"
-
-
 def build_resource(settings: Settings) -> Resource:
     """Resource of every metric: ours, merged under what the SDK's `OTELResourceDetector` finds in
     ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` (``os.environ``), which win."""
     ours = Resource(
         {
             "service.name": settings.telemetry.service_name,
-            "service.version": _version(),
+            "service.version": __version__,
             "deployment.environment.name": settings.env,
             "service.instance.id": str(uuid.uuid4()),
         }

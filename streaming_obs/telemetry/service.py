@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from streaming_obs._version import __version__
 from streaming_obs.logs import get_logger
 from streaming_obs.telemetry.backlog import DeltaBacklogProbe
 from streaming_obs.telemetry.cost_gauges import CostGauges
@@ -86,9 +87,7 @@ class Telemetry:
         """
         tel_cfg = settings.telemetry
         pipeline = build_pipeline(settings, extra_readers=extra_readers, environ=environ)
-        from streaming_obs.telemetry.exporters import _version
-
-        meter = pipeline.provider.get_meter(METER_NAME, _version())
+        meter = pipeline.provider.get_meter(METER_NAME, __version__)
         instruments = Instruments(meter)
         for breaker in pipeline.breakers:
             instruments.add_breaker(breaker)

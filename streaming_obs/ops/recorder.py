@@ -14,7 +14,7 @@ import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from streaming_obs.sqlfiles import table_specs
+from streaming_obs.ops.schema import ops_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -93,14 +93,12 @@ class OpsRecorder:
 
     def flush(self, spark: SparkSession) -> int:
         """Append everything buffered; returns rows written."""
-        from pyspark.sql.types import StructType
-
         with self._lock:
             taken = {k: v for k, v in self._rows.items() if v}
             self._rows = {k: [] for k in self._rows}
         written = 0
         for table, rows in taken.items():
-            schema = StructType.fromDDL(" ".join(table_specs()["ops"][table]["columns"].split()))
+            schema = ops_schema(table)
             ordered = [tuple(r.get(f.name) for f in schema.fields) for r in rows]
             ref = self.tables.ops(table)
             df = spark.createDataFrame(ordered, schema)

@@ -19,6 +19,7 @@ __all__ = [
     "StorageError",
     "CheckpointError",
     "PipelineError",
+    "BatchStopped",
     "NotBuiltError",
     "TelemetryStartError",
 ]
@@ -103,6 +104,24 @@ class CheckpointError(StorageError):
 
 class PipelineError(StreamingObsError):
     """A streaming query failed and could not be recovered."""
+
+
+class BatchStopped(StreamingObsError):
+    """A micro-batch ended by a requested stop, before it did any work or at the stop's deadline.
+
+    Nothing of it is committed, so the next start replays it (exactly-once). The message ends
+    with the marker by which Spark recognises a Python `foreachBatch` interrupted by a stop
+    (`StreamExecution.PROXY_ERROR`: a py4j error naming `java.lang.InterruptedException`):
+    Spark then ends the query as stopped, with no error and no stack trace. Keep it short:
+    Spark matches it with a regex that recurses once per character.
+    """
+
+    MARKER = "py4j.protocol.Py4JJavaError: An error occurred while calling foreachBatch: java.lang.InterruptedException"
+
+    def __init__(self, query: str, batch_id: int, why: str) -> None:
+        self.query = query
+        self.batch_id = batch_id
+        super().__init__(f"{query} batch {batch_id} {why}; replayed on the next start ({self.MARKER})")
 
 
 class TelemetryStartError(ConfigError):

@@ -122,8 +122,28 @@ def configure_logging(level: str = "INFO", json_format: bool = False, *, log_fil
     logging.captureWarnings(True)
     # py4j chatters at INFO for every call into the JVM.
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    _quiet_batch_stops()
     _state.update(file=log_file, verbose=verbose, terminal=terminal,
                   file_handler=handlers[1] if log_file else None)
+
+
+class _BatchStoppedFilter(logging.Filter):
+    """py4j logs every exception a Python `foreachBatch` raises, with its traceback, at ERROR.
+    A batch ended by a requested stop (`BatchStopped`) is no error: one INFO line, no traceback,
+    so it stays in the log file and off the terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and type(exc).__name__ == "BatchStopped":
+            record.msg, record.args, record.exc_info, record.exc_text = f"batch ended by the stop: {exc}", None, None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def _quiet_batch_stops() -> None:
+    target = logging.getLogger("py4j.clientserver")
+    if not any(isinstance(f, _BatchStoppedFilter) for f in target.filters):
+        target.addFilter(_BatchStoppedFilter())
 
 
 @contextlib.contextmanager

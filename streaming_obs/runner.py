@@ -115,7 +115,8 @@ def run(
     layers = [[source_flow(ctx, s) for s in streamed if s != USAGE],
               [source_flow(ctx, s) for s in streamed if s == USAGE], [gold_flow(ctx)]]
     layers = [flows for flows in layers if flows]
-    sup = Supervisor(ctx, lambda f: start_flow(ctx, f, available_now=available_now), stop_event=stop_event)
+    sup = Supervisor(ctx, lambda f: start_flow(ctx, f, available_now=available_now), stop_event=stop_event,
+                     before_stop=ctx.telemetry.remove_listener if ctx.telemetry is not None else None)
     due: dict[str, float] = {}
     status = "ok"
     try:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from tenacity import wait_exponential
 
-from streaming_obs.errors import PipelineError
-from streaming_obs.logs import get_logger
+from streaming_obs.errors import BatchStopped, PipelineError
+from streaming_obs.logs import get_logger, notice
 from streaming_obs.resilience.retry import DELTA_CONFLICTS
 
 if TYPE_CHECKING:
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from streaming_obs.context import PipelineContext
     from streaming_obs.batch import Flow
 
-__all__ = ["Supervisor", "classify_failure", "graceful_stop", "finish_after_current_batch", "stop_gate", "restart_hint"]
+__all__ = ["Supervisor", "classify_failure", "graceful_stop", "finish_after_current_batch", "stop_gate", "restart_hint",
+           "batch_ended_by_stop"]
 
 log = get_logger(__name__)
 
@@ -82,29 +83,65 @@ def classify_failure(text: str) -> tuple[str, str] | None:
     return None
 
 
-def graceful_stop(queries: list[StreamingQuery], timeout_s: float) -> None:
-    """Stop queries between batches, all within one deadline.
+def graceful_stop(queries: list[StreamingQuery], timeout_s: float, *,
+                  before_stop: Callable[[], None] | None = None) -> list[str]:
+    """Stop queries between batches, all within one deadline; returns the ones cut at the deadline.
 
-    Each query is told to make its current batch its last (`finish_after_current_batch`): a
-    running batch completes and commits, an idle query ends at its next trigger without starting
-    one, and nothing is interrupted, so no batch dies half-way with InterruptedException noise.
-    That takes at most one trigger interval plus the longest batch. Then every query is awaited
-    and `stop()` only cleans up. Queries that ignore the request (a Spark without the internal
-    hook) are stopped as soon as no trigger of theirs is running, as before. At the deadline the
-    rest are stopped mid-batch, which exactly-once makes safe: the batch is replayed on the next
-    start and its idempotent writes skip what already committed.
+    Every query is told to end after the trigger it is in (`finish_after_current_batch`): a
+    batch already doing its work completes and commits, an idle query ends at its next trigger,
+    and a batch that reaches its first line after this (`stop_gate`) ends there, before any
+    work. Nothing is interrupted, so no batch dies half-way with InterruptedException noise.
+    That takes at most one trigger interval plus the longest running batch. Each query is
+    awaited by its thread (not `awaitTermination`, which answers "not active" right after the
+    state flip, while the batch still runs). Then `before_stop` runs (the listeners are removed
+    while nothing is being stopped) and `stop()` only releases what the query holds. A query
+    still mid-batch at the deadline is stopped there: its batch ends quietly as `BatchStopped`
+    (`batch_ended_by_stop`) and, committed or not, replays exactly-once on the next start.
+    Queries that cannot be told (a Spark without the internal hook) are stopped as soon as no
+    trigger of theirs is running.
     """
-    pending = list(queries)
-    told = {id(q) for q in pending if finish_after_current_batch(q)}
+    told = {id(q) for q in queries if finish_after_current_batch(q)}
     deadline = time.monotonic() + timeout_s
-    while pending:
-        late = time.monotonic() >= deadline
-        for query in list(pending):
-            if _ended(query) or late or (id(query) not in told and _idle(query)):
-                _stop(query)
-                pending.remove(query)
+    pending = list(queries)
+    while pending and time.monotonic() < deadline:
+        pending = [q for q in pending if not (_ended(q) or (id(q) not in told and _idle(q)))]
         if pending:
             time.sleep(0.2)
+    if before_stop is not None:
+        try:
+            before_stop()
+        except Exception as exc:  # noqa: BLE001 - removing a listener must not keep queries running
+            log.warning("before-stop step failed", error=str(exc)[:300])
+    late = [q.name for q in pending]
+    if late:
+        log.info("stop deadline passed: stopping mid-batch", queries=late, timeout_s=timeout_s)
+        notice(f"still mid-batch after {timeout_s:.0f}s: {', '.join(late)}; stopped there, the next start "
+               "replays those batches (exactly-once)")
+        _interrupting.set()
+    try:
+        for query in queries:
+            _stop(query)
+    finally:
+        _interrupting.clear()
+    return late
+
+
+#: set while queries past the stop deadline are being stopped mid-batch (`batch_ended_by_stop`)
+_interrupting = threading.Event()
+#: what an interrupted or cancelled batch's error says (py4j carries the JVM's text over)
+_INTERRUPTION_MARKERS = ("java.lang.InterruptedException", "java.io.InterruptedIOException",
+                         "java.nio.channels.ClosedByInterruptException", "SPARK_JOB_CANCELLED",
+                         "cancelled part of cancelled job group", "was stopped")
+
+
+def batch_ended_by_stop(exc: BaseException) -> bool:
+    """True when a batch's error is the requested stop at work (an interrupt, a cancelled job),
+    not a failure of the batch: the batch wrapper then ends it quietly as `BatchStopped`."""
+    sup = _current["supervisor"]
+    if sup is None or not sup.stop_event.is_set():
+        return False
+    text = f"{type(exc).__name__}: {exc}"
+    return _interrupting.is_set() or any(m in text for m in _INTERRUPTION_MARKERS)
 
 
 def finish_after_current_batch(query: StreamingQuery) -> bool:
@@ -112,17 +149,22 @@ def finish_after_current_batch(query: StreamingQuery) -> bool:
 
     Spark's `stop()` sets the query's state to TERMINATED and interrupts its thread at once,
     mid-batch as often as not. Setting only the state lets the trigger loop end by itself: it
-    checks the state before each trigger and after each batch. The state lives on the JVM
-    object, so this reaches it through py4j; False when this Spark has no such hook.
+    checks the state before each trigger and after each batch. One catch: a trigger that sees
+    the state while it is still planning its batch (Spark 4.2 checks right before running it)
+    interrupts its own thread, so the batch's first blocking call would fail; `stop_gate`, the
+    first thing every batch runs, ends such a batch before that call. The state lives on the
+    JVM object, so this reaches it through py4j; False when this Spark has no such hook.
     """
     try:
         from pyspark import SparkContext
 
         jvm = SparkContext._jvm
         state = query._jsq.streamingQuery().state()
-        package = state.get().getClass().getPackage().getName()
-        terminated = jvm.java.lang.Class.forName(f"{package}.TERMINATED$").getField("MODULE$").get(None)
-        state.set(terminated)
+        current = state.get().getClass()
+        if current.getSimpleName() == "TERMINATED$":  # told already (or stopped)
+            return True
+        terminated = jvm.java.lang.Class.forName(f"{current.getPackage().getName()}.TERMINATED$")
+        state.set(terminated.getField("MODULE$").get(None))
         return True
     except Exception as exc:  # Spark Connect, another runtime, a renamed class: fall back
         log.info("finish-after-batch hook unavailable", query=getattr(query, "name", None), error=str(exc)[:200])
@@ -169,20 +211,27 @@ def _stop(query: StreamingQuery) -> None:
 _current: dict[str, Supervisor | None] = {"supervisor": None}
 
 
-def stop_gate(batch_df, query_name: str) -> None:  # noqa: ANN001 - a pyspark DataFrame
-    """First thing in every batch: if a stop was asked for, let this batch be the query's last.
+def stop_gate(batch_df, query_name: str, batch_id: int = -1) -> None:  # noqa: ANN001 - a pyspark DataFrame
+    """First thing in every batch: once a stop was asked for, no batch starts its work.
 
-    The batch has begun (Spark logged its offsets), so it completes and commits; the query then
-    ends instead of starting another. Nothing is raised: an exception here would end the query
-    "with error" and fill the terminal with a Java stack trace. Where the hook is unavailable
-    the batch simply runs and `graceful_stop` falls back to stopping the query when idle.
+    The query is told to end (`finish_after_current_batch`) and the batch ends here with
+    `BatchStopped`, which Spark reads as the query being stopped: no error, no stack trace, no
+    commit, so the next start runs the batch again (it did nothing, so exactly-once holds
+    trivially). This is also where a batch lands whose trigger saw the stop while planning and
+    interrupted its own thread (see `finish_after_current_batch`): it ends before its first
+    blocking call would fail. Where the hook is unavailable the batch simply runs and
+    `graceful_stop` stops the query when idle.
+
+    Raises:
+        BatchStopped: a stop was asked for.
     """
     sup = _current["supervisor"]
     if sup is None or not sup.stop_event.is_set():
         return
     query = sup.query_named(query_name)
-    if query is not None:
-        finish_after_current_batch(query)
+    if query is not None and finish_after_current_batch(query):
+        log.info("batch not started: a stop was asked for", query=query_name, batch_id=batch_id)
+        raise BatchStopped(query_name, batch_id, "not started: a stop was asked for")
 
 
 @dataclass
@@ -206,6 +255,8 @@ class Supervisor:
     start: Callable[[Flow], StreamingQuery]
     watched: dict[str, _Watched] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
+    #: runs once every query ended, before any `stop()`: the runner removes the listeners there
+    before_stop: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         _current["supervisor"] = self
@@ -290,8 +341,8 @@ class Supervisor:
 
     def stop_all(self, timeout_s: float) -> None:
         """Graceful stop of every query, all within `timeout_s` (launch order: upstream first)."""
-        self.stop_event.set()  # a batch starting from now on is its query's last (`stop_gate`)
-        graceful_stop(self.queries, timeout_s)
+        self.stop_event.set()  # from now on no batch starts its work (`stop_gate`)
+        graceful_stop(self.queries, timeout_s, before_stop=self.before_stop)
 
 
 @dataclass

@@ -87,24 +87,40 @@ def graceful_stop(queries: list[StreamingQuery], timeout_s: float, *,
                   before_stop: Callable[[], None] | None = None) -> list[str]:
     """Stop queries between batches, all within one deadline; returns the ones cut at the deadline.
 
-    Every query is told to end after the trigger it is in (`finish_after_current_batch`): a
-    batch already doing its work completes and commits, an idle query ends at its next trigger,
-    and a batch that reaches its first line after this (`stop_gate`) ends there, before any
-    work. Nothing is interrupted, so no batch dies half-way with InterruptedException noise.
+    Nothing is interrupted and no batch is cut short:
+    * a batch that reaches its first line after the stop was asked for ends there, before any
+      work, and its query with it (`stop_gate`);
+    * a batch already doing its work completes and commits; its query then sleeps until its
+      next trigger (or, falling behind, starts one and meets the gate);
+    * a sleeping query is told to end (`finish_after_current_batch`) while it provably sleeps
+      (`_between_triggers`), so it ends when it wakes instead of starting a trigger. Telling a
+      query that is planning a batch would make Spark interrupt that batch's thread.
     That takes at most one trigger interval plus the longest running batch. Each query is
     awaited by its thread (not `awaitTermination`, which answers "not active" right after the
-    state flip, while the batch still runs). Then `before_stop` runs (the listeners are removed
-    while nothing is being stopped) and `stop()` only releases what the query holds. A query
-    still mid-batch at the deadline is stopped there: its batch ends quietly as `BatchStopped`
-    (`batch_ended_by_stop`) and, committed or not, replays exactly-once on the next start.
-    Queries that cannot be told (a Spark without the internal hook) are stopped as soon as no
-    trigger of theirs is running.
+    state flip, while the batch still runs). Then `before_stop` runs (the runner removes the
+    listeners there: every query has ended, none is stopped yet, the session still runs) and
+    `stop()` only releases what each query holds. A query still mid-batch at the deadline is
+    stopped there: its batch ends quietly as `BatchStopped` (`batch_ended_by_stop`) and replays
+    exactly-once on the next start. A query whose thread cannot be inspected is told once no
+    trigger of its runs (a narrow race, the best there is); one that cannot be told (a Spark
+    without the internal hook) is stopped then.
     """
-    told = {id(q) for q in queries if finish_after_current_batch(q)}
     deadline = time.monotonic() + timeout_s
+    told: set[int] = set()
     pending = list(queries)
     while pending and time.monotonic() < deadline:
-        pending = [q for q in pending if not (_ended(q) or (id(q) not in told and _idle(q)))]
+        still = []
+        for query in pending:
+            if _ended(query):
+                continue
+            if id(query) not in told and _asleep(query):
+                if finish_after_current_batch(query):
+                    told.add(id(query))
+                elif _idle(query):  # no hook: the old way, stop it while no trigger runs
+                    _stop(query)
+                    continue
+            still.append(query)
+        pending = still
         if pending:
             time.sleep(0.2)
     if before_stop is not None:
@@ -124,6 +140,38 @@ def graceful_stop(queries: list[StreamingQuery], timeout_s: float, *,
     finally:
         _interrupting.clear()
     return late
+
+
+def _asleep(query: StreamingQuery) -> bool:
+    asleep = _between_triggers(query)
+    return _idle(query) if asleep is None else asleep  # cannot look at the thread: best guess
+
+
+def _between_triggers(query: StreamingQuery, margin_s: float = 1.0) -> bool | None:
+    """True while the query's thread sleeps until its next trigger, far enough from it that the
+    state can be flipped before the thread wakes; False otherwise; None when it cannot be told.
+
+    A processing-time trigger sleeps in `SystemClock.waitTillTime` until the next multiple of
+    its interval (Spark aligns triggers to the epoch). The time is read before the thread's
+    stack: if the thread sleeps then, it wakes at that next boundary at the earliest, so a flip
+    made more than `margin_s` before it cannot meet a trigger in progress. No gap to race.
+    """
+    try:
+        now_ms = time.time() * 1000
+        execution = query._jsq.streamingQuery()
+        trigger = execution.trigger()
+        if trigger.getClass().getSimpleName() != "ProcessingTimeTrigger":
+            return False  # available-now and friends never sleep between batches
+        interval_ms = max(1, int(trigger.intervalMs()))
+        boundary_ms = (now_ms // interval_ms + 1) * interval_ms
+        frames = execution.queryExecutionThread().getStackTrace()
+        top = " ".join(str(frames[i]) for i in range(min(4, len(frames))))
+        if "SystemClock.waitTillTime" not in top:
+            return False
+        return boundary_ms - time.time() * 1000 > min(margin_s * 1000, interval_ms / 4)
+    except Exception as exc:  # noqa: BLE001 - Spark Connect, another runtime: cannot tell
+        log.info("trigger state unavailable", query=getattr(query, "name", None), error=str(exc)[:200])
+        return None
 
 
 #: set while queries past the stop deadline are being stopped mid-batch (`batch_ended_by_stop`)

@@ -236,6 +236,8 @@ def test_stop_all_lets_the_running_batch_finish_then_removes_listeners_then_stop
         for q in (busy, idle):
             sup.watched[q.name] = sv._Watched(SimpleNamespace(name=q.name), q)
         _until(lambda: done and len(entered) > len(done), "no batch after the first within 60 s")  # mid-work
+        assert sv._between_triggers(busy) is False  # in its batch: not to be told, it would self-interrupt
+        _until(lambda: sv._between_triggers(idle), "the idle query never slept far from its next trigger")
         sup.before_stop = lambda: events.append(("listeners removed", busy.isActive, sv._ended(busy)))
         t0 = time.monotonic()
         sup.stop_all(60)

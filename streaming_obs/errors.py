@@ -107,15 +107,13 @@ class PipelineError(StreamingObsError):
 
 
 class BatchStopped(StreamingObsError):
-    """A micro-batch ended by a requested stop, before it did any work or at the stop's deadline.
+    """A micro-batch ended by a requested stop, uncommitted; the next start replays it."""
 
-    Nothing of it is committed, so the next start replays it (exactly-once). The message ends
-    with the marker by which Spark recognises a Python `foreachBatch` interrupted by a stop
-    (`StreamExecution.PROXY_ERROR`: a py4j error naming `java.lang.InterruptedException`):
-    Spark then ends the query as stopped, with no error and no stack trace. Keep it short:
-    Spark matches it with a regex that recurses once per character.
-    """
-
+    # Raised before the batch did any work (the stop gate) or when the stop's deadline cut it.
+    # The text ends with the marker by which Spark recognises a Python foreachBatch interrupted
+    # by a stop (StreamExecution.PROXY_ERROR: a py4j error naming java.lang.InterruptedException):
+    # Spark then ends the query as stopped, with no error and no stack trace. Keep it short:
+    # Spark matches it with a regex that recurses once per character.
     MARKER = "py4j.protocol.Py4JJavaError: An error occurred while calling foreachBatch: java.lang.InterruptedException"
 
     def __init__(self, query: str, batch_id: int, why: str) -> None:

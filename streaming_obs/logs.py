@@ -129,15 +129,12 @@ def configure_logging(level: str = "INFO", json_format: bool = False, *, log_fil
 
 class _BatchStoppedFilter(logging.Filter):
     """py4j logs every exception a Python `foreachBatch` raises, with its traceback, at ERROR.
-    A batch ended by a requested stop (`BatchStopped`) is no error: one INFO line, no traceback,
-    so it stays in the log file and off the terminal."""
+    A batch ended by a requested stop (`BatchStopped`) is no error, and the supervisor has
+    logged it already (one INFO line): py4j's record is dropped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and type(exc).__name__ == "BatchStopped":
-            record.msg, record.args, record.exc_info, record.exc_text = f"batch ended by the stop: {exc}", None, None, None
-            record.levelno, record.levelname = logging.INFO, "INFO"
-        return True
+        return exc is None or type(exc).__name__ != "BatchStopped"
 
 
 def _quiet_batch_stops() -> None:

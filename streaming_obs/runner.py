@@ -131,7 +131,12 @@ def run(
                 if not finished:
                     break
         else:
-            sup.launch([f for flows in layers for f in flows])
+            # Starting a query takes seconds and every first batch competes for the same cores:
+            # prices and usage first, so cost (written by the usage query) is the first figure
+            # a person sees, then the other sources, then gold.
+            first = {source_query_name(s) for s in ("list_prices", USAGE)}
+            flows = [f for layer in layers for f in layer]
+            sup.launch(sorted(flows, key=lambda f: (f.name not in first, f.layer == "gold")))
             last_flush = time.monotonic()
             maintenance = MaintenanceSchedule(settings.maintenance.schedule_minutes, t0)
             while not stop_event.is_set():

@@ -86,6 +86,9 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
         start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0, tzinfo=None)
         console.print(f"simulating {days} days of history (first run only) ...")
         simulate_history(spark, settings, days=days, end=start)
+    if stop_event.is_set():  # Ctrl-C during the history: no query was started, nothing to stop
+        console.print("demo stopped before the pipeline started", highlight=False)
+        return
     console.print("starting the pipeline: bronze, silver and gold queries ...")
     ctx = build_context(spark, settings)
     sim = SimulatorStream(spark, settings, rows_per_second=rows_per_second, start=start)

@@ -309,10 +309,11 @@ class Supervisor:
     def __post_init__(self) -> None:
         _current["supervisor"] = self
 
-    def launch(self, flows: list[Flow]) -> None:
-        """Start every flow now (none once a stop was asked for: starting takes seconds each)."""
+    def launch(self, flows: list[Flow], *, until: float | None = None) -> None:
+        """Start every flow now; none once a stop was asked for or `until` (a `time.monotonic()`
+        instant: the end of `--duration`) passed, for starting takes seconds each."""
         for flow in flows:
-            if self.stop_event.is_set():
+            if self.stop_event.is_set() or (until is not None and time.monotonic() >= until):
                 break
             w = _Watched(flow)
             w.query = self.start(flow)

@@ -272,3 +272,10 @@ def test_a_batch_still_running_at_the_deadline_is_cut_quietly(spark, tmp_path):
         assert _ids(tmp_path / "stuck", "commits") == [] or _ids(tmp_path / "stuck", "commits")[-1] < started[-1]
     finally:
         q.stop()
+
+
+def test_launch_stops_starting_flows_once_the_duration_is_over():
+    sup = _sup()
+    sup.launch([SimpleNamespace(name="a")], until=time.monotonic() + 60)
+    sup.launch([SimpleNamespace(name="b"), SimpleNamespace(name="c")], until=time.monotonic() - 1)
+    assert list(sup.watched) == ["a"]

@@ -61,6 +61,11 @@ class Dashboard:
         return summary_line(self.tracker, self.reader.figures, elapsed_s=time.monotonic() - self.t0,
                             restarts_total=sum(self.restarts.values()))
 
+    def final_figures(self) -> None:
+        """Once the queries stopped: one last read, so the last screen shows what they committed."""
+        self.reader.stop()
+        self.reader.read_once()
+
     def due_summary(self) -> bool:
         """True once every `summary_every_s` seconds."""
         if time.monotonic() - self._last_summary >= self.summary_every_s:
@@ -107,6 +112,7 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
 
                 result = run(settings, duration_s=duration_s, spark=spark, stop_event=stop_event, ctx=ctx,
                              on_tick=tick)
+                dash.final_figures()
                 live.update(dash.screen())
         else:
             def tick(sup: Any) -> None:
@@ -115,6 +121,7 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
                     console.print(dash.summary(), soft_wrap=True, highlight=False)
 
             result = run(settings, duration_s=duration_s, spark=spark, stop_event=stop_event, ctx=ctx, on_tick=tick)
+            dash.final_figures()
             console.print(dash.summary(), soft_wrap=True, highlight=False)
     finally:
         stop_event.set()

@@ -5,7 +5,9 @@ whole terminal: no Python traceback, no JVM "Exception in thread", no Spark WARN
 exit code 0, and a stop within its bound; and on the run's log file: no query ended with an
 error. One simulated account serves all three: the demo writes its history and streams it, then
 `run` restarts from the demo's checkpoints twice, stopped once by SIGTERM to the process group
-and once by Ctrl-C typed into the terminal (the terminal sends SIGINT to its foreground group).
+and once by Ctrl-C typed into the terminal (the terminal sends SIGINT to its foreground group);
+each restart replays what the stop before it left uncommitted.
+The Ctrl-C comes while the queries are still being started, SIGTERM once all of them run.
 The account is tiny so the first batches come early. Run them one at a time:
 `pytest tests/cli/test_terminal.py -m slow -p no:randomly`.
 """
@@ -33,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 STOP_BOUND_S = 75
 #: counted from the run's start (after the history): the usage query's first batch must have
 #: committed cost before it ends
-DEMO_DURATION_S = 120
+DEMO_DURATION_S = 150
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]")
 #: a tiny account: history in seconds, the first gold rows within the first batches
 TINY = {"STREAMING_OBS_SIMULATOR__WORKSPACES": "2", "STREAMING_OBS_SIMULATOR__JOBS": "8",
@@ -123,21 +125,22 @@ def test_demo_in_a_terminal_shows_todays_cost_and_stops_at_its_duration(demo):
     _assert_no_query_failed(log)
 
 
-def _run_and_stop(cwd: Path, stop) -> tuple[str, float, int | None, Path]:
-    """`run` on the demo's account, stopped by `stop(child)` once every query runs batches."""
+def _run_and_stop(cwd: Path, stop, after: str = "gold") -> tuple[str, float, int | None, Path]:
+    """`run` on the demo's account, stopped by `stop(child)` 8 s after the query `after` started
+    (gold starts last: then every query runs batches)."""
+    logs = cwd / ".streaming_obs" / "logs"
+    before = set(logs.glob("run-*.log"))
     child = _spawn(["run", "--env", "local"], cwd)
     started = time.monotonic()
-    log = None
-    while True:  # every query started: stop mid-stream
-        assert time.monotonic() - started < 600, "the queries did not start within 10 minutes"
+    while True:
+        assert time.monotonic() - started < 600, f"{after} did not start within 10 minutes"
         try:
             child.expect(pexpect.EOF, timeout=2)
             raise AssertionError(f"run ended early: {_plain(child.before)[-3000:]}")
         except pexpect.TIMEOUT:
             pass
-        candidate = _newest_log(cwd, "run") if list((cwd / ".streaming_obs" / "logs").glob("run-*.log")) else None
-        log = candidate if candidate is not None and candidate.stat().st_mtime >= time.time() - 900 else log
-        if log is not None and "query=gold" in log.read_text():  # the last query to start
+        log = next(iter(set(logs.glob("run-*.log")) - before), None)  # this run's own log
+        if log is not None and f"query={after}\n" in log.read_text():
             break
     time.sleep(8)  # inside the stream: triggers and batches are running
     sent = time.monotonic()
@@ -162,7 +165,10 @@ def test_run_under_sigterm_to_the_process_group_stops_between_batches(demo):
     _assert_stopped_cleanly(text, took, code, log)
 
 
-def test_run_under_ctrl_c_stops_between_batches(demo):
-    text, took, code, log = _run_and_stop(demo.cwd, lambda child: child.sendintr())  # the terminal's ^C
+def test_run_under_ctrl_c_during_start_up_stops_between_batches(demo):
+    """Ctrl-C while the queries are still being started (the usage query, second to start, runs
+    batches): the others are not started, the started ones stop between batches."""
+    text, took, code, log = _run_and_stop(demo.cwd, lambda child: child.sendintr(),  # the terminal's ^C
+                                          after="bronze_billing_usage")
     assert "stopping between batches (Ctrl-C again to stop at once)" in text
     _assert_stopped_cleanly(text, took, code, log)

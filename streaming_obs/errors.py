@@ -22,6 +22,8 @@ __all__ = [
     "BatchStopped",
     "NotBuiltError",
     "TelemetryStartError",
+    "ReconciliationError",
+    "ExportError",
 ]
 
 
@@ -128,3 +130,11 @@ class TelemetryStartError(ConfigError):
 
 class NotBuiltError(StreamingObsError):
     """The requested capability is not available in this build."""
+
+
+class ReconciliationError(StreamingObsError):
+    """Gold cannot be reconciled as asked (a table is missing, a bad date range)."""
+
+
+class ExportError(StreamingObsError):
+    """A FOCUS export cannot be written as asked (bad month or file name, no focus_costs yet)."""

@@ -296,9 +296,10 @@ def config_schema() -> None:
 
 def _register_optional() -> None:
     """Sub-commands that live with their domain modules."""
-    from streaming_obs.cli import extra
+    from streaming_obs.cli import extra, finance
 
     extra.register(app)
+    finance.register(app)
 
 
 _register_optional()

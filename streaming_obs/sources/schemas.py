@@ -36,7 +36,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from streaming_obs.config.models import SOURCE_NAMES
+from streaming_obs.config.models import OPTIONAL_SOURCE_NAMES, SOURCE_NAMES
 from streaming_obs.errors import SqlTemplateError
 from streaming_obs.sqlfiles import load_sql
 
@@ -226,7 +226,7 @@ def parse_ddl(text: str) -> StructType:
 
 
 def _known(source: str) -> str:
-    if source not in SOURCE_NAMES:
+    if source not in SOURCE_NAMES and source not in OPTIONAL_SOURCE_NAMES:
         raise KeyError(f"unknown source {source!r}; known: {', '.join(SOURCE_NAMES)}")
     return source
 
@@ -247,7 +247,7 @@ def system_schema(source: str) -> StructType:
     """The official schema of a system table by its short name (e.g. ``billing_usage``).
 
     Raises:
-        KeyError: not one of `SOURCE_NAMES`.
+        KeyError: not one of `SOURCE_NAMES` or `OPTIONAL_SOURCE_NAMES`.
         DdlParseError: the shipped .ddl file is malformed.
     """
     return parse_ddl(load_sql(f"ddl/system/{_known(source)}.ddl"))

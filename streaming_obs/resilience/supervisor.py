@@ -107,6 +107,7 @@ def graceful_stop(queries: list[StreamingQuery], timeout_s: float, *,
     """
     deadline = time.monotonic() + timeout_s
     told: set[int] = set()
+    stopped: set[int] = set()
     pending = list(queries)
     while pending and time.monotonic() < deadline:
         still = []
@@ -118,6 +119,7 @@ def graceful_stop(queries: list[StreamingQuery], timeout_s: float, *,
                     told.add(id(query))
                 elif _idle(query):  # no hook: the old way, stop it while no trigger runs
                     _stop(query)
+                    stopped.add(id(query))
                     continue
             still.append(query)
         pending = still
@@ -136,7 +138,8 @@ def graceful_stop(queries: list[StreamingQuery], timeout_s: float, *,
         _interrupting.set()
     try:
         for query in queries:
-            _stop(query)
+            if id(query) not in stopped:
+                _stop(query)
     finally:
         _interrupting.clear()
     return late

@@ -137,7 +137,7 @@ def run(
             first = {source_query_name(s) for s in ("list_prices", USAGE)}
             flows = [f for layer in layers for f in layer]
             sup.launch(sorted(flows, key=lambda f: (f.name not in first, f.layer == "gold")),
-                       until=None if duration_s is None else t0 + duration_s)
+                       until=None if duration_s is None else t0 + duration_s, on_started=on_tick)
             last_flush = time.monotonic()
             maintenance = MaintenanceSchedule(settings.maintenance.schedule_minutes, t0)
             while not stop_event.is_set():

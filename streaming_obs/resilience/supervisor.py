@@ -312,15 +312,19 @@ class Supervisor:
     def __post_init__(self) -> None:
         _current["supervisor"] = self
 
-    def launch(self, flows: list[Flow], *, until: float | None = None) -> None:
+    def launch(self, flows: list[Flow], *, until: float | None = None,
+               on_started: Callable[[Supervisor], None] | None = None) -> None:
         """Start every flow now; none once a stop was asked for or `until` (a `time.monotonic()`
-        instant: the end of `--duration`) passed, for starting takes seconds each."""
+        instant: the end of `--duration`) passed, for starting takes seconds each. `on_started`
+        is called after each start (the live console shows the queries as they come)."""
         for flow in flows:
             if self.stop_event.is_set() or (until is not None and time.monotonic() >= until):
                 break
             w = _Watched(flow)
             w.query = self.start(flow)
             self.watched[flow.name] = w
+            if on_started is not None:
+                on_started(self)
 
     def query_named(self, name: str) -> StreamingQuery | None:
         """The running query of that name: ours, else the session's (a batch may begin before

@@ -275,7 +275,7 @@ def test_a_batch_still_running_at_the_deadline_is_cut_quietly(spark, tmp_path):
 
 
 def test_launch_stops_starting_flows_once_the_duration_is_over():
-    sup = _sup()
-    sup.launch([SimpleNamespace(name="a")], until=time.monotonic() + 60)
+    sup, seen = _sup(), []
+    sup.launch([SimpleNamespace(name="a")], until=time.monotonic() + 60, on_started=lambda s: seen.append(list(s.watched)))
     sup.launch([SimpleNamespace(name="b"), SimpleNamespace(name="c")], until=time.monotonic() - 1)
-    assert list(sup.watched) == ["a"]
+    assert list(sup.watched) == ["a"] and seen == [["a"]]  # the console saw it come

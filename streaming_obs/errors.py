@@ -26,6 +26,7 @@ __all__ = [
     "StorageError",
     "CheckpointError",
     "PipelineError",
+    "BatchStopped",
     "TelemetryStartError",
     "ReconciliationError",
     "ExportError",
@@ -134,6 +135,22 @@ class CheckpointError(StorageError):
 
 class PipelineError(StreamingObsError):
     """A streaming query failed and could not be recovered."""
+
+
+class BatchStopped(StreamingObsError):
+    """A micro-batch ended by a requested stop, uncommitted; the next start replays it."""
+
+    # Raised before the batch did any work (the stop gate) or when the stop's deadline cut it.
+    # The text ends with the marker by which Spark recognises a Python foreachBatch interrupted
+    # by a stop (StreamExecution.PROXY_ERROR: a py4j error naming java.lang.InterruptedException):
+    # Spark then ends the query as stopped, with no error and no stack trace. Keep it short:
+    # Spark matches it with a regex that recurses once per character.
+    MARKER = "py4j.protocol.Py4JJavaError: An error occurred while calling foreachBatch: java.lang.InterruptedException"
+
+    def __init__(self, query: str, batch_id: int, why: str) -> None:
+        self.query = query
+        self.batch_id = batch_id
+        super().__init__(f"{query} batch {batch_id} {why}; replayed on the next start ({self.MARKER})")
 
 
 class TelemetryStartError(ConfigError):

@@ -30,13 +30,14 @@ from streaming_obs.batch import (
     with_batch_time,
 )
 from streaming_obs.bronze.write import append_bronze, prepare_bronze
+from streaming_obs.errors import BatchStopped
 from streaming_obs.gold.compute import release_checkpoint
 from streaming_obs.gold.hot import TOUCH_COL, keep_cost_daily, price_touch_stream
 from streaming_obs.logs import get_logger
 from streaming_obs.resilience.idempotency import checkpoint_app_id
 from streaming_obs.resilience.operation import operation_of
 from streaming_obs.resilience.markers import reset_marker
-from streaming_obs.resilience.supervisor import stop_gate
+from streaming_obs.resilience.supervisor import batch_ended_by_stop, stop_gate
 from streaming_obs.silver.write import silver_lookups, to_silver_rows, write_silver
 from streaming_obs.sources.readers import read_source_stream
 
@@ -198,13 +199,16 @@ def source_flow(ctx: PipelineContext, source: str) -> Flow:
 
 def _wrap(ctx: PipelineContext, flow: Flow, app_id: str) -> Callable[[DataFrame, int], None]:
     def run(batch_df: DataFrame, batch_id: int) -> None:
-        stop_gate(batch_df, flow.name)  # a stop was asked for: this batch is the query's last
+        stop_gate(batch_df, flow.name, batch_id)  # once a stop was asked for, no batch starts its work
         started = datetime.now(timezone.utc)
         t0 = time.monotonic()
         info = BatchInfo(flow.name, batch_id, app_id, started)
         try:
             result = flow.on_batch(ctx, batch_df, info)
         except Exception as exc:
+            if batch_ended_by_stop(exc):  # the stop's deadline cut it: not a failure, and quiet
+                log.info("batch ended by the stop", query=flow.name, batch_id=batch_id, error=str(exc)[:300])
+                raise BatchStopped(flow.name, batch_id, "cut at the stop deadline") from None
             op = operation_of(exc)
             log.error(
                 "batch failed", query=flow.name, batch_id=batch_id, source=flow.source_label,

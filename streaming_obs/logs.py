@@ -129,8 +129,25 @@ def configure_logging(level: str = "INFO", json_format: bool = False, *, log_fil
     logging.captureWarnings(True)
     # py4j chatters at INFO for every call into the JVM.
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    _quiet_batch_stops()
     _state.update(file=log_file, verbose=verbose, terminal=terminal,
                   file_handler=handlers[1] if log_file else None)
+
+
+class _BatchStoppedFilter(logging.Filter):
+    """py4j logs every exception a Python `foreachBatch` raises, with its traceback, at ERROR.
+    A batch ended by a requested stop (`BatchStopped`) is no error, and the supervisor has
+    logged it already (one INFO line): py4j's record is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or type(exc).__name__ != "BatchStopped"
+
+
+def _quiet_batch_stops() -> None:
+    target = logging.getLogger("py4j.clientserver")
+    if not any(isinstance(f, _BatchStoppedFilter) for f in target.filters):
+        target.addFilter(_BatchStoppedFilter())
 
 
 @contextlib.contextmanager

@@ -115,7 +115,8 @@ def run(
     layers = [[source_flow(ctx, s) for s in streamed if s != USAGE],
               [source_flow(ctx, s) for s in streamed if s == USAGE], [gold_flow(ctx)]]
     layers = [flows for flows in layers if flows]
-    sup = Supervisor(ctx, lambda f: start_flow(ctx, f, available_now=available_now), stop_event=stop_event)
+    sup = Supervisor(ctx, lambda f: start_flow(ctx, f, available_now=available_now), stop_event=stop_event,
+                     before_stop=ctx.telemetry.remove_listener if ctx.telemetry is not None else None)
     due: dict[str, float] = {}
     status = "ok"
     try:
@@ -130,7 +131,13 @@ def run(
                 if not finished:
                     break
         else:
-            sup.launch([f for flows in layers for f in flows])
+            # Starting a query takes seconds and every first batch competes for the same cores:
+            # prices and usage first, so cost (written by the usage query) is the first figure
+            # a person sees, then the other sources, then gold.
+            first = {source_query_name(s) for s in ("list_prices", USAGE)}
+            flows = [f for layer in layers for f in layer]
+            sup.launch(sorted(flows, key=lambda f: (f.name not in first, f.layer == "gold")),
+                       until=None if duration_s is None else t0 + duration_s, on_started=on_tick)
             last_flush = time.monotonic()
             maintenance = MaintenanceSchedule(settings.maintenance.schedule_minutes, t0)
             while not stop_event.is_set():

@@ -70,3 +70,19 @@ def test_new_log_file_keeps_the_newest_few(tmp_path):
     left = sorted(p.name for p in d.glob("*.log"))
     assert len(left) == logs.KEEP_LOG_FILES - 1 and "old-00.log" not in left  # the new one is not created yet
     assert os.path.basename(path).startswith("demo-") and path.endswith(".log")
+
+
+def test_py4j_record_of_a_batch_ended_by_the_stop_is_dropped_other_errors_stay(tmp_path, capsys, restore_logging):
+    from streaming_obs.errors import BatchStopped
+
+    path = str(tmp_path / "x.log")
+    logs.configure_logging("INFO", log_file=path)
+    py4j = logging.getLogger("py4j.clientserver")
+    for exc in (BatchStopped("bronze_jobs", 3, "not started: a stop was asked for"), ValueError("a real failure")):
+        try:
+            raise exc
+        except Exception:
+            py4j.exception("There was an exception while executing the Python Proxy on the Python Side.")
+    err = capsys.readouterr().err
+    assert "a real failure" in err and "BatchStopped" not in err and err.count("Python Proxy") == 1
+    assert "BatchStopped" not in open(path, encoding="utf-8").read()

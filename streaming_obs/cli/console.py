@@ -235,12 +235,16 @@ class FigureReader:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.figures = read_figures(self.spark, self.tables)
-            except Exception as exc:  # a table being created right now: keep the last figures
-                self.figures.error = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-                log.info("console figures not read", error=str(exc)[:300])
+            self.read_once()
             self._stop.wait(self.every_s)
+
+    def read_once(self) -> None:
+        """Read the figures now (the final screen shows what the stop's last batches committed)."""
+        try:
+            self.figures = read_figures(self.spark, self.tables)
+        except Exception as exc:  # a table being created right now: keep the last figures
+            self.figures.error = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+            log.info("console figures not read", error=str(exc)[:300])
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop reading; returns once a read in progress has finished (before Spark stops)."""

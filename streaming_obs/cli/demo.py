@@ -61,6 +61,11 @@ class Dashboard:
         return summary_line(self.tracker, self.reader.figures, elapsed_s=time.monotonic() - self.t0,
                             restarts_total=sum(self.restarts.values()))
 
+    def final_figures(self) -> None:
+        """Once the queries stopped: one last read, so the last screen shows what they committed."""
+        self.reader.stop()
+        self.reader.read_once()
+
     def due_summary(self) -> bool:
         """True once every `summary_every_s` seconds."""
         if time.monotonic() - self._last_summary >= self.summary_every_s:
@@ -86,6 +91,9 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
         start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0, tzinfo=None)
         console.print(f"simulating {days} days of history (first run only) ...")
         simulate_history(spark, settings, days=days, end=start)
+    if stop_event.is_set():  # Ctrl-C during the history: no query was started, nothing to stop
+        console.print("demo stopped before the pipeline started", highlight=False)
+        return
     console.print("starting the pipeline: bronze, silver and gold queries ...")
     ctx = build_context(spark, settings)
     sim = SimulatorStream(spark, settings, rows_per_second=rows_per_second, start=start)
@@ -104,6 +112,7 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
 
                 result = run(settings, duration_s=duration_s, spark=spark, stop_event=stop_event, ctx=ctx,
                              on_tick=tick)
+                dash.final_figures()
                 live.update(dash.screen())
         else:
             def tick(sup: Any) -> None:
@@ -112,6 +121,7 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
                     console.print(dash.summary(), soft_wrap=True, highlight=False)
 
             result = run(settings, duration_s=duration_s, spark=spark, stop_event=stop_event, ctx=ctx, on_tick=tick)
+            dash.final_figures()
             console.print(dash.summary(), soft_wrap=True, highlight=False)
     finally:
         stop_event.set()

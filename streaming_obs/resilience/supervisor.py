@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from tenacity import wait_exponential
 
-from streaming_obs.errors import PipelineError
-from streaming_obs.logs import get_logger
+from streaming_obs.errors import BatchStopped, PipelineError
+from streaming_obs.logs import get_logger, notice
 from streaming_obs.resilience.failures import INCOMPATIBLE, SCHEMA_FIX, classify_failure, error_class_of, restart_hint
 
 if TYPE_CHECKING:
@@ -27,33 +27,121 @@ if TYPE_CHECKING:
     from streaming_obs.context import PipelineContext
     from streaming_obs.batch import Flow
 
-__all__ = ["Supervisor", "graceful_stop", "finish_after_current_batch", "stop_gate", "input_rows"]
+__all__ = ["Supervisor", "graceful_stop", "finish_after_current_batch", "stop_gate", "input_rows",
+           "batch_ended_by_stop"]
 
 log = get_logger(__name__)
 
-def graceful_stop(queries: list[StreamingQuery], timeout_s: float) -> None:
-    """Stop queries between batches, all within one deadline.
+def graceful_stop(queries: list[StreamingQuery], timeout_s: float, *,
+                  before_stop: Callable[[], None] | None = None) -> list[str]:
+    """Stop queries between batches, all within one deadline; returns the ones cut at the deadline.
 
-    Each query is told to make its current batch its last (`finish_after_current_batch`): a
-    running batch completes and commits, an idle query ends at its next trigger without starting
-    one, and nothing is interrupted, so no batch dies half-way with InterruptedException noise.
-    That takes at most one trigger interval plus the longest batch. Then every query is awaited
-    and `stop()` only cleans up. Queries that ignore the request (a Spark without the internal
-    hook) are stopped as soon as no trigger of theirs is running, as before. At the deadline the
-    rest are stopped mid-batch, which exactly-once makes safe: the batch is replayed on the next
-    start and its idempotent writes skip what already committed.
+    Nothing is interrupted and no batch is cut short:
+    * a batch that reaches its first line after the stop was asked for ends there, before any
+      work, and its query with it (`stop_gate`);
+    * a batch already doing its work completes and commits; its query then sleeps until its
+      next trigger (or, falling behind, starts one and meets the gate);
+    * a sleeping query is told to end (`finish_after_current_batch`) while it provably sleeps
+      (`_between_triggers`), so it ends when it wakes instead of starting a trigger. Telling a
+      query that is planning a batch would make Spark interrupt that batch's thread.
+    That takes at most one trigger interval plus the longest running batch. Each query is
+    awaited by its thread (not `awaitTermination`, which answers "not active" right after the
+    state flip, while the batch still runs). Then `before_stop` runs (the runner removes the
+    listeners there: every query has ended, none is stopped yet, the session still runs) and
+    `stop()` only releases what each query holds. A query still mid-batch at the deadline is
+    stopped there: its batch ends quietly as `BatchStopped` (`batch_ended_by_stop`) and replays
+    exactly-once on the next start. A query whose thread cannot be inspected is told once no
+    trigger of its runs (a narrow race, the best there is); one that cannot be told (a Spark
+    without the internal hook) is stopped then.
     """
-    pending = list(queries)
-    told = {id(q) for q in pending if finish_after_current_batch(q)}
     deadline = time.monotonic() + timeout_s
-    while pending:
-        late = time.monotonic() >= deadline
-        for query in list(pending):
-            if _ended(query) or late or (id(query) not in told and _idle(query)):
-                _stop(query)
-                pending.remove(query)
+    told: set[int] = set()
+    stopped: set[int] = set()
+    pending = list(queries)
+    while pending and time.monotonic() < deadline:
+        still = []
+        for query in pending:
+            if _ended(query):
+                continue
+            if id(query) not in told and _asleep(query):
+                if finish_after_current_batch(query):
+                    told.add(id(query))
+                elif _idle(query):  # no hook: the old way, stop it while no trigger runs
+                    _stop(query)
+                    stopped.add(id(query))
+                    continue
+            still.append(query)
+        pending = still
         if pending:
             time.sleep(0.2)
+    if before_stop is not None:
+        try:
+            before_stop()
+        except Exception as exc:  # noqa: BLE001 - removing a listener must not keep queries running
+            log.warning("before-stop step failed", error=str(exc)[:300])
+    late = [q.name for q in pending]
+    if late:
+        log.info("stop deadline passed: stopping mid-batch", queries=late, timeout_s=timeout_s)
+        notice(f"still mid-batch after {timeout_s:.0f}s: {', '.join(late)}; stopped there, the next start "
+               "replays those batches (exactly-once)")
+        _interrupting.set()
+    try:
+        for query in queries:
+            if id(query) not in stopped:
+                _stop(query)
+    finally:
+        _interrupting.clear()
+    return late
+
+
+def _asleep(query: StreamingQuery) -> bool:
+    asleep = _between_triggers(query)
+    return _idle(query) if asleep is None else asleep  # cannot look at the thread: best guess
+
+
+def _between_triggers(query: StreamingQuery, margin_s: float = 1.0) -> bool | None:
+    """True while the query's thread sleeps until its next trigger, far enough from it that the
+    state can be flipped before the thread wakes; False otherwise; None when it cannot be told.
+
+    A processing-time trigger sleeps in `SystemClock.waitTillTime` until the next multiple of
+    its interval (Spark aligns triggers to the epoch). The time is read before the thread's
+    stack: if the thread sleeps then, it wakes at that next boundary at the earliest, so a flip
+    made more than `margin_s` before it cannot meet a trigger in progress. No gap to race.
+    """
+    try:
+        now_ms = time.time() * 1000
+        execution = query._jsq.streamingQuery()
+        trigger = execution.trigger()
+        if trigger.getClass().getSimpleName() != "ProcessingTimeTrigger":
+            return False  # available-now and friends never sleep between batches
+        interval_ms = max(1, int(trigger.intervalMs()))
+        boundary_ms = (now_ms // interval_ms + 1) * interval_ms
+        frames = execution.queryExecutionThread().getStackTrace()
+        top = " ".join(str(frames[i]) for i in range(min(4, len(frames))))
+        if "SystemClock.waitTillTime" not in top:
+            return False
+        return boundary_ms - time.time() * 1000 > min(margin_s * 1000, interval_ms / 4)
+    except Exception as exc:  # noqa: BLE001 - Spark Connect, another runtime: cannot tell
+        log.info("trigger state unavailable", query=getattr(query, "name", None), error=str(exc)[:200])
+        return None
+
+
+#: set while queries past the stop deadline are being stopped mid-batch (`batch_ended_by_stop`)
+_interrupting = threading.Event()
+#: what an interrupted or cancelled batch's error says (py4j carries the JVM's text over)
+_INTERRUPTION_MARKERS = ("java.lang.InterruptedException", "java.io.InterruptedIOException",
+                         "java.nio.channels.ClosedByInterruptException", "SPARK_JOB_CANCELLED",
+                         "cancelled part of cancelled job group", "was stopped")
+
+
+def batch_ended_by_stop(exc: BaseException) -> bool:
+    """True when a batch's error is the requested stop at work (an interrupt, a cancelled job),
+    not a failure of the batch: the batch wrapper then ends it quietly as `BatchStopped`."""
+    sup = _current["supervisor"]
+    if sup is None or not sup.stop_event.is_set():
+        return False
+    text = f"{type(exc).__name__}: {exc}"
+    return _interrupting.is_set() or any(m in text for m in _INTERRUPTION_MARKERS)
 
 
 def finish_after_current_batch(query: StreamingQuery) -> bool:
@@ -61,17 +149,22 @@ def finish_after_current_batch(query: StreamingQuery) -> bool:
 
     Spark's `stop()` sets the query's state to TERMINATED and interrupts its thread at once,
     mid-batch as often as not. Setting only the state lets the trigger loop end by itself: it
-    checks the state before each trigger and after each batch. The state lives on the JVM
-    object, so this reaches it through py4j; False when this Spark has no such hook.
+    checks the state before each trigger and after each batch. One catch: a trigger that sees
+    the state while it is still planning its batch (Spark 4.2 checks right before running it)
+    interrupts its own thread, so the batch's first blocking call would fail; `stop_gate`, the
+    first thing every batch runs, ends such a batch before that call. The state lives on the
+    JVM object, so this reaches it through py4j; False when this Spark has no such hook.
     """
     try:
         from pyspark import SparkContext
 
         jvm = SparkContext._jvm
         state = query._jsq.streamingQuery().state()
-        package = state.get().getClass().getPackage().getName()
-        terminated = jvm.java.lang.Class.forName(f"{package}.TERMINATED$").getField("MODULE$").get(None)
-        state.set(terminated)
+        current = state.get().getClass()
+        if current.getSimpleName() == "TERMINATED$":  # told already (or stopped)
+            return True
+        terminated = jvm.java.lang.Class.forName(f"{current.getPackage().getName()}.TERMINATED$")
+        state.set(terminated.getField("MODULE$").get(None))
         return True
     except Exception as exc:  # Spark Connect, another runtime, a renamed class: fall back
         log.info("finish-after-batch hook unavailable", query=getattr(query, "name", None), error=str(exc)[:200])
@@ -118,20 +211,27 @@ def _stop(query: StreamingQuery) -> None:
 _current: dict[str, Supervisor | None] = {"supervisor": None}
 
 
-def stop_gate(batch_df, query_name: str) -> None:  # noqa: ANN001 - a pyspark DataFrame
-    """First thing in every batch: if a stop was asked for, let this batch be the query's last.
+def stop_gate(batch_df, query_name: str, batch_id: int = -1) -> None:  # noqa: ANN001 - a pyspark DataFrame
+    """First thing in every batch: once a stop was asked for, no batch starts its work.
 
-    The batch has begun (Spark logged its offsets), so it completes and commits; the query then
-    ends instead of starting another. Nothing is raised: an exception here would end the query
-    "with error" and fill the terminal with a Java stack trace. Where the hook is unavailable
-    the batch simply runs and `graceful_stop` falls back to stopping the query when idle.
+    The query is told to end (`finish_after_current_batch`) and the batch ends here with
+    `BatchStopped`, which Spark reads as the query being stopped: no error, no stack trace, no
+    commit, so the next start runs the batch again (it did nothing, so exactly-once holds
+    trivially). This is also where a batch lands whose trigger saw the stop while planning and
+    interrupted its own thread (see `finish_after_current_batch`): it ends before its first
+    blocking call would fail. Where the hook is unavailable the batch simply runs and
+    `graceful_stop` stops the query when idle.
+
+    Raises:
+        BatchStopped: a stop was asked for.
     """
     sup = _current["supervisor"]
     if sup is None or not sup.stop_event.is_set():
         return
     query = sup.query_named(query_name)
-    if query is not None:
-        finish_after_current_batch(query)
+    if query is not None and finish_after_current_batch(query):
+        log.info("batch not started: a stop was asked for", query=query_name, batch_id=batch_id)
+        raise BatchStopped(query_name, batch_id, "not started: a stop was asked for")
 
 
 @dataclass
@@ -155,18 +255,25 @@ class Supervisor:
     start: Callable[[Flow], StreamingQuery]
     watched: dict[str, _Watched] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
+    #: runs once every query ended, before any `stop()`: the runner removes the listeners there
+    before_stop: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         _current["supervisor"] = self
 
-    def launch(self, flows: list[Flow]) -> None:
-        """Start every flow now (none once a stop was asked for: starting takes seconds each)."""
+    def launch(self, flows: list[Flow], *, until: float | None = None,
+               on_started: Callable[[Supervisor], None] | None = None) -> None:
+        """Start every flow now; none once a stop was asked for or `until` (a `time.monotonic()`
+        instant: the end of `--duration`) passed, for starting takes seconds each. `on_started`
+        is called after each start (the live console shows the queries as they come)."""
         for flow in flows:
-            if self.stop_event.is_set():
+            if self.stop_event.is_set() or (until is not None and time.monotonic() >= until):
                 break
             w = _Watched(flow)
             w.query = self.start(flow)
             self.watched[flow.name] = w
+            if on_started is not None:
+                on_started(self)
 
     def query_named(self, name: str) -> StreamingQuery | None:
         """The running query of that name: ours, else the session's (a batch may begin before
@@ -239,13 +346,14 @@ class Supervisor:
 
     def stop_all(self, timeout_s: float) -> None:
         """Graceful stop of every query, all within `timeout_s` (launch order: upstream first)."""
-        self.stop_event.set()  # a batch starting from now on is its query's last (`stop_gate`)
-        graceful_stop(self.queries, timeout_s)
+        self.stop_event.set()  # from now on no batch starts its work (`stop_gate`)
+        graceful_stop(self.queries, timeout_s, before_stop=self.before_stop)
 
 
 @dataclass
 class _RetryState:
     attempt_number: int
+
 
 
 def _schema_verdict(w: _Watched, query: StreamingQuery, text: str) -> tuple[str, str] | None:

@@ -170,15 +170,27 @@ class Telemetry:
                 return
             self._closed = True
         deadline = time.monotonic() + timeout_s
-        if self._spark is not None:
-            try:
-                self._spark.streams.removeListener(self.listener)
-            except Exception as exc:  # the session may already be gone at interpreter exit
-                _log.debug("telemetry: removeListener failed", error=repr(exc))
+        self.remove_listener()
         if self.cost_gauges is not None:
             self.cost_gauges.stop(min(2.0, timeout_s / 4))
         self.worker.stop(max(0.1, min(deadline - time.monotonic(), timeout_s / 2)))
         self.pipeline.shutdown(max(0.1, deadline - time.monotonic()))
+
+    def remove_listener(self) -> None:
+        """Take the query listener off the session (idempotent).
+
+        Called once the queries' last batches ended and before they are stopped and the session
+        stops: no progress event is left to report, and none reaches Python while the JVM winds
+        down. The exporters keep running until `shutdown`.
+        """
+        with self._lock:
+            spark, self._spark = self._spark, None
+        if spark is None:
+            return
+        try:
+            spark.streams.removeListener(self.listener)
+        except Exception as exc:  # the session may already be gone at interpreter exit
+            _log.info("telemetry: removeListener failed: %r", exc)
 
     def __enter__(self) -> Telemetry:
         return self

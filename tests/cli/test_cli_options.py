@@ -142,3 +142,27 @@ def test_govern_defaults_to_dry_run_and_apply_reaches_spark(monkeypatch):
     applied = runner.invoke(app, ["govern", "--env", "staging", "--apply"])
     assert applied.exit_code == 0 and "applied 2 statements" in applied.output
     assert calls == [(session, False)]
+
+
+def test_the_first_signal_asks_for_a_stop_between_batches_the_second_stops_at_once(monkeypatch, capsys):
+    import importlib
+    import signal
+    import threading
+
+    main = importlib.import_module("streaming_obs.cli.main")  # the module (the package exports main())
+    at_once = []
+    monkeypatch.setattr(main, "_stop_now", lambda: at_once.append(True))
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = threading.Event()
+    try:
+        main._on_signals(stop)
+        handler = signal.getsignal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGTERM) is handler
+        handler(signal.SIGTERM, None)
+        assert stop.is_set() and not at_once
+        handler(signal.SIGINT, None)
+        assert at_once == [True]
+    finally:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)
+    assert "stopping between batches (Ctrl-C again to stop at once)" in capsys.readouterr().err

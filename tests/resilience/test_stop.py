@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from streaming_obs.errors import BatchStopped
 from streaming_obs.resilience import supervisor as sv
 
 
@@ -48,8 +49,43 @@ def test_the_deadline_stops_a_query_that_does_not_end(monkeypatch):
     monkeypatch.setattr(sv, "finish_after_current_batch", lambda q: True)
     stuck = _Query("stuck", ends_after=10**9)
     t0 = time.monotonic()
-    sv.graceful_stop([stuck], timeout_s=0.5)
+    assert sv.graceful_stop([stuck], timeout_s=0.5) == ["stuck"]
     assert stuck.stopped_at is not None and 0.5 <= time.monotonic() - t0 < 3
+
+
+def test_listeners_go_after_every_query_ended_and_before_any_stop(monkeypatch):
+    monkeypatch.setattr(sv, "finish_after_current_batch", lambda q: True)
+    a, b = _Query("a", ends_after=2), _Query("b", ends_after=3)
+    seen = []
+    late = sv.graceful_stop([a, b], timeout_s=30, before_stop=lambda: seen.append((a.stopped_at, b.stopped_at)))
+    assert late == [] and seen == [(None, None)]
+    assert a.stopped_at is not None and b.stopped_at is not None
+
+
+def test_an_error_during_a_stop_is_the_stop_only_when_it_is_an_interruption_or_past_the_deadline():
+    stop = threading.Event()
+    _sup(stop)
+    interrupted = RuntimeError("An error occurred while calling o1.collectToPython.\n: java.lang.InterruptedException")
+    assert not sv.batch_ended_by_stop(interrupted)  # no stop asked for: a real failure
+    stop.set()
+    assert sv.batch_ended_by_stop(interrupted)
+    assert not sv.batch_ended_by_stop(ValueError("a quality rule with action fail was broken"))
+    sv._interrupting.set()
+    try:
+        assert sv.batch_ended_by_stop(ValueError("anything, while queries are being cut at the deadline"))
+    finally:
+        sv._interrupting.clear()
+
+
+def test_batch_stopped_carries_the_marker_spark_reads_as_a_stop():
+    import re
+
+    # StreamExecution.PROXY_ERROR (Spark 4.2), matched against the Python traceback's text
+    proxy_error = re.compile(r"py4j.protocol.Py4JJavaError: An error occurred while calling((.|\r\n|\r|\n)*)"
+                             r"(java.lang.InterruptedException|java.io.InterruptedIOException|"
+                             r"java.nio.channels.ClosedByInterruptException)")
+    text = str(BatchStopped("bronze_jobs", 7, "not started: a stop was asked for"))
+    assert proxy_error.search(text) and len(text) < 300, text
 
 
 def _sup(stop=None, queries=()):
@@ -61,17 +97,19 @@ def _sup(stop=None, queries=()):
     return sup
 
 
-def test_the_gate_does_nothing_until_a_stop_then_ends_the_query_after_this_batch(monkeypatch):
+def test_the_gate_does_nothing_until_a_stop_then_no_batch_starts_its_work(monkeypatch):
     told = []
-    monkeypatch.setattr(sv, "finish_after_current_batch", lambda q: told.append(q.name) or True)
-    q = _Query("silver_jobs")
-    sup = _sup(queries=[q])
-    sv.stop_gate(None, "silver_jobs")
+    monkeypatch.setattr(sv, "finish_after_current_batch", lambda q: told.append(q.name) or q.name != "no_hook")
+    q, old = _Query("silver_jobs"), _Query("no_hook")
+    sup = _sup(queries=[q, old])
+    sv.stop_gate(None, "silver_jobs", 3)
     assert told == []
     sup.stop_event.set()
-    sv.stop_gate(None, "silver_jobs")
+    with pytest.raises(BatchStopped, match="silver_jobs batch 3 not started"):
+        sv.stop_gate(None, "silver_jobs", 3)
     sv.stop_gate(None, "not_ours")  # unknown (no session to ask): the batch just runs
-    assert told == ["silver_jobs"]
+    sv.stop_gate(None, "no_hook")  # cannot be told to end: the batch runs, graceful_stop waits for idle
+    assert told == ["silver_jobs", "no_hook"]
 
 
 def test_no_flow_is_launched_after_a_stop_and_the_available_now_wait_ends(monkeypatch):
@@ -122,3 +160,122 @@ def test_spark_ends_a_query_after_its_batch_without_an_interrupt(spark, tmp_path
         assert commits and commits[-1] == done[-1]  # every batch that ran also committed
     finally:
         q.stop()
+
+
+def _gated(name: str, body):
+    """A foreachBatch function shaped like the pipeline's (`flows._wrap`): gate, then work."""
+
+    def run(df, batch_id):
+        sv.stop_gate(df, name, batch_id)
+        try:
+            body(df, batch_id)
+        except Exception as exc:
+            if sv.batch_ended_by_stop(exc):
+                raise BatchStopped(name, batch_id, "cut at the stop deadline") from None
+            raise
+
+    return run
+
+
+def _rate_query(spark, name, ckpt, fn, rows_per_second=5):
+    return (spark.readStream.format("rate").option("rowsPerSecond", rows_per_second).load().writeStream
+            .queryName(name).option("checkpointLocation", str(ckpt)).trigger(processingTime="1 second")
+            .foreachBatch(fn).start())
+
+
+def _ids(ckpt, log):
+    return sorted(int(p.name) for p in (ckpt / log).iterdir() if p.name.isdigit())
+
+
+def _until(cond, what, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_a_batch_that_begins_after_the_stop_ends_at_the_gate_as_a_clean_stop_and_replays(spark, tmp_path):
+    """Spark reads the gate's BatchStopped as the query being stopped: no error, no commit; the
+    next start runs that batch."""
+    ran, ckpt = [], tmp_path / "ckpt"
+    sup = _sup(threading.Event())
+    q = _rate_query(spark, "gate_probe", ckpt, _gated("gate_probe", lambda df, b: ran.append(b)))
+    try:
+        sup.watched["gate_probe"] = sv._Watched(SimpleNamespace(name="gate_probe"), q)
+        _until(lambda: ran, "no batch within 60 s")
+        sup.stop_event.set()  # the next batch reaches the gate
+        _until(lambda: sv._ended(q), "the query did not end at its next batch")
+        assert q.exception() is None  # a stop, not a failure
+        offsets, commits = _ids(ckpt, "offsets"), _ids(ckpt, "commits")
+        assert commits[-1] == ran[-1] and offsets[-1] == commits[-1] + 1  # logged, not run, not committed
+    finally:
+        q.stop()
+    sup.stop_event.clear()
+    q = _rate_query(spark, "gate_probe", ckpt, _gated("gate_probe", lambda df, b: ran.append(b)))
+    try:
+        _until(lambda: offsets[-1] in ran, "the gated batch was not replayed")
+    finally:
+        q.stop()
+
+
+@pytest.mark.slow
+def test_stop_all_lets_the_running_batch_finish_then_removes_listeners_then_stops(spark, tmp_path):
+    entered, done, events = [], [], []
+
+    def slow(df, batch_id):
+        entered.append(batch_id)
+        time.sleep(2)
+        df.count()  # a Spark job after the stop came: it must not be interrupted
+        done.append(batch_id)
+
+    sup = _sup(threading.Event())
+    busy = _rate_query(spark, "busy_probe", tmp_path / "busy", _gated("busy_probe", slow))
+    idle = _rate_query(spark, "idle_probe", tmp_path / "idle", _gated("idle_probe", lambda df, b: None), 1)
+    try:
+        for q in (busy, idle):
+            sup.watched[q.name] = sv._Watched(SimpleNamespace(name=q.name), q)
+        _until(lambda: done and len(entered) > len(done), "no batch after the first within 60 s")  # mid-work
+        assert sv._between_triggers(busy) is False  # in its batch: not to be told, it would self-interrupt
+        _until(lambda: sv._between_triggers(idle), "the idle query never slept far from its next trigger")
+        sup.before_stop = lambda: events.append(("listeners removed", busy.isActive, sv._ended(busy)))
+        t0 = time.monotonic()
+        sup.stop_all(60)
+        assert time.monotonic() - t0 < 30
+        assert busy.exception() is None and idle.exception() is None
+        assert events == [("listeners removed", False, True)]  # after the batch ended, before stop()
+        assert done == entered  # the batch in flight ran whole; no other started
+        assert _ids(tmp_path / "busy", "commits")[-1] == done[-1]
+    finally:
+        busy.stop()
+        idle.stop()
+
+
+@pytest.mark.slow
+def test_a_batch_still_running_at_the_deadline_is_cut_quietly(spark, tmp_path):
+    started = []
+
+    def endless(df, batch_id):
+        started.append(batch_id)
+        while True:  # Spark jobs until stop() interrupts one
+            df.count()
+            time.sleep(0.2)
+
+    sup = _sup(threading.Event())
+    q = _rate_query(spark, "stuck_probe", tmp_path / "stuck", _gated("stuck_probe", endless))
+    try:
+        sup.watched[q.name] = sv._Watched(SimpleNamespace(name=q.name), q)
+        _until(lambda: started, "no batch within 60 s")
+        sup.stop_all(2)
+        assert sv._ended(q)
+        assert q.exception() is None  # cut by the stop: ended as stopped, not failed
+        assert _ids(tmp_path / "stuck", "commits") == [] or _ids(tmp_path / "stuck", "commits")[-1] < started[-1]
+    finally:
+        q.stop()
+
+
+def test_launch_stops_starting_flows_once_the_duration_is_over():
+    sup, seen = _sup(), []
+    sup.launch([SimpleNamespace(name="a")], until=time.monotonic() + 60, on_started=lambda s: seen.append(list(s.watched)))
+    sup.launch([SimpleNamespace(name="b"), SimpleNamespace(name="c")], until=time.monotonic() - 1)
+    assert list(sup.watched) == ["a"] and seen == [["a"]]  # the console saw it come

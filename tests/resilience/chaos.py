@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -145,15 +146,19 @@ def kill_group(proc: subprocess.Popen) -> None:
 # ------------------------------------------------------------------------------- checkpoints
 @dataclass(frozen=True)
 class Event:
-    """A checkpoint file written: `offsets` (batch planned) or `commits` (batch done)."""
+    """A query started (log line), or wrote a checkpoint file: `offsets/<n>` (batch n
+    planned) or `commits/<n>` (batch n done)."""
 
     query: str
-    kind: str
-    batch: int
+    kind: str  # started, offsets, commits
+    batch: int = -1
 
     @property
     def name(self) -> str:
-        return f"{self.query}/{self.kind}/{self.batch}"
+        return f"{self.query}/{self.kind}" + (f"/{self.batch}" if self.kind != "started" else "")
+
+
+_STARTED = re.compile(r"^(\S+Z) .*query started .*query=(\S+)")
 
 
 def _log_files(ck: Path, query: str, kind: str) -> list[Path]:
@@ -173,6 +178,27 @@ def events(ck: Path) -> dict[Event, float]:
     return out
 
 
+def starts(log_path: Path) -> dict[str, float]:
+    """When each query started in one run (its first `query started` line), epoch seconds."""
+    from datetime import datetime
+
+    out: dict[str, float] = {}
+    if not log_path.exists():
+        return out
+    for line in log_path.read_text(errors="replace").splitlines():
+        m = _STARTED.match(line)
+        if m and m.group(2) not in out:
+            out[m.group(2)] = datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
+    return out
+
+
+def timeline(ck: Path, log_path: Path, started: float) -> list[tuple[float, Event]]:
+    """A finished run's events in order, as seconds after the process started."""
+    evs = [(t - started, e) for e, t in events(ck).items()]
+    evs += [(t - started, Event(q, "started")) for q, t in starts(log_path).items()]
+    return sorted(evs, key=lambda x: (x[0], x[1].name))
+
+
 def state(ck: Path) -> dict[str, tuple[int, int]]:
     """(last planned batch, last committed batch) per query; -1 for none."""
     out = {}
@@ -187,6 +213,20 @@ def state(ck: Path) -> dict[str, tuple[int, int]]:
 def in_flight(st: dict[str, tuple[int, int]]) -> dict[str, int]:
     """Queries whose last planned batch has not committed: {query: batch}."""
     return {q: o for q, (o, c) in st.items() if o > c}
+
+
+def in_flight_at(tl: list[tuple[float, Event]], at: float) -> frozenset[tuple[str, int]]:
+    """The (query, batch) pairs in flight `at` seconds into a finished run."""
+    planned: dict[str, int] = {}
+    done: dict[str, int] = {}
+    for t, e in tl:
+        if t > at:
+            break
+        if e.kind == "offsets":
+            planned[e.query] = max(planned.get(e.query, -1), e.batch)
+        elif e.kind == "commits":
+            done[e.query] = max(done.get(e.query, -1), e.batch)
+    return frozenset((q, b) for q, b in planned.items() if b > done.get(q, -1))
 
 
 def txns(warehouse: Path) -> dict[str, dict[str, int]]:
@@ -220,30 +260,39 @@ def committed_steps(warehouse: Path, ck: Path, query: str, batch: int) -> list[s
 # ----------------------------------------------------------------------------------- the plan
 @dataclass
 class KillPoint:
-    """Kill `delay` seconds after `anchor` (an Event name, or 'start' for the process start)."""
+    """Kill `delay` seconds after `anchor` (an Event name, or 'start': the process start).
+
+    `expect` is what was in flight at that moment of the reference run."""
 
     at: float  # seconds into the reference run
     anchor: str
     delay: float
+    expect: list[str] = field(default_factory=list)
 
 
-def plan_kills(timeline: dict[Event, float], started: float, length: float, kills: int, rng: random.Random,
-               skip_start: bool = False) -> list[KillPoint]:
-    """One moment per equal slice of the reference run, as (last checkpoint event before it,
-    seconds after it). `skip_start`: draw only after the first checkpoint event (CI: start-up
-    kills are cheap to hit but say little)."""
-    ordered = sorted((t - started, e) for e, t in timeline.items())
-    lo = ordered[0][0] if skip_start and ordered else 0.0
+def plan_kills(tl: list[tuple[float, Event]], length: float, kills: int, rng: random.Random, *,
+               distinct: bool = False) -> list[KillPoint]:
+    """One moment per equal slice of the measured run, as (the last event before it, seconds
+    after it).
+
+    `distinct` (CI, few kills): start after the first query started, and redraw a moment whose
+    in-flight batches of the reference equal an earlier kill's, so that few kills still land in
+    different flows and batches. The long campaign draws over the whole run, start-up included.
+    """
+    lo = next((t for t, e in tl if e.kind == "started"), 0.0) if distinct else 0.0
     span = (length - lo) / kills
-    points = []
+    points: list[KillPoint] = []
+    used: set[frozenset] = set()
     for i in range(kills):
-        at = lo + span * (i + rng.uniform(0.1, 0.9))
-        before = [(t, e) for t, e in ordered if t <= at]
-        if before:
-            t, e = before[-1]
-            points.append(KillPoint(round(at, 2), e.name, round(at - t, 2)))
-        else:
-            points.append(KillPoint(round(at, 2), "start", round(at, 2)))
+        for _ in range(50):
+            at = lo + span * (i + rng.uniform(0.05, 0.95))
+            fl = in_flight_at(tl, at)
+            if not distinct or (fl and fl not in used):
+                break
+        used.add(fl)
+        before = [(t, e) for t, e in tl if t <= at]
+        anchor, t = (before[-1][1].name, before[-1][0]) if before else ("start", 0.0)
+        points.append(KillPoint(round(at, 2), anchor, round(at - t, 2), sorted(f"{q}#{b}" for q, b in fl)))
     return points
 
 
@@ -262,13 +311,18 @@ class Attempt:
     committed: dict[str, list[str]] = field(default_factory=dict)
     committed_batches: dict[str, int] = field(default_factory=dict)
 
+    def place(self) -> frozenset:
+        """Where the kill landed: the batches in flight and which of their writes committed."""
+        return frozenset((q, b, tuple(self.committed.get(q, ()))) for q, b in self.in_flight.items())
+
     def hit(self) -> str:
         """One line: what the kill interrupted."""
         if not self.killed:
             return f"attempt {self.index}: ran to the end (exit {self.exit_code}) in {self.seconds:.0f}s"
         where = "; ".join(f"{q}#{b}" + (f" [{', '.join(self.committed[q])} committed]" if self.committed.get(q) else "")
                           for q, b in sorted(self.in_flight.items())) or "between batches"
-        return f"attempt {self.index}: killed at {self.seconds:.1f}s ({self.plan.anchor} +{self.plan.delay}s): {where}"
+        return (f"attempt {self.index}: killed at {self.seconds:.1f}s ({self.anchored_on} +{self.plan.delay}s; "
+                f"reference: {', '.join(self.plan.expect) or 'between batches'}): {where}")
 
 
 def wait_reference(env, log_path: Path, timeout: float) -> float:
@@ -306,10 +360,10 @@ def crash_runs(env, ck: Path, warehouse: Path, logs: Path, plan: list[KillPoint]
             report(a.hit())
             assert a.exit_code == 0, log_path.read_text()[-3000:]
             break
-        anchor_t = _wait_anchor(proc, ck, point, before, t0, timeout)
-        a.anchored_on = point.anchor if anchor_t is not None else "exit"
-        if anchor_t is not None:
-            time.sleep(max(0.0, point.delay - (time.time() - anchor_t)))
+        anchored = _wait_anchor(proc, ck, log_path, point, before, t0, timeout)
+        if anchored is not None:
+            a.anchored_on, anchor_t = anchored
+            time.sleep(max(0.0, anchor_t + point.delay - time.time()))
         if proc.poll() is None:
             kill_group(proc)
             a.killed = True
@@ -325,22 +379,27 @@ def crash_runs(env, ck: Path, warehouse: Path, logs: Path, plan: list[KillPoint]
     return attempts
 
 
-def _wait_anchor(proc, ck: Path, point: KillPoint, before: set[Event], t0: float, timeout: float) -> float | None:
-    """When the kill's anchor happened in this attempt (a time.time()), or None if the run ended.
+def _wait_anchor(proc, ck: Path, log_path: Path, point: KillPoint, before: set[Event], t0: float,
+                 timeout: float) -> tuple[str, float] | None:
+    """(what, when) the kill's anchor happened in this attempt, or None if the run ended first.
 
-    An anchor that an earlier attempt already wrote cannot happen again: then the anchor is
-    this attempt's first new checkpoint event (the run has caught up with where it was)."""
+    A checkpoint file that an earlier attempt already wrote cannot appear again: then the
+    anchor is the start of that file's query in this attempt (which resumes where it was)."""
     if point.anchor == "start":
-        return t0
+        return "start", t0
+    query, kind = point.anchor.split("/")[:2]
+    by_file = kind != "started" and not any(e.name == point.anchor for e in before)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        now = set(events(ck))
-        new = now - before
-        names = {e.name for e in new}
-        if point.anchor in names:
-            return time.time()
-        if any(e.name == point.anchor for e in before) and new:
-            return time.time()
+        if by_file:
+            now = events(ck)
+            hit = [t for e, t in now.items() if e.name == point.anchor]
+            if hit:
+                return point.anchor, hit[0]
+        else:
+            t = starts(log_path).get(query)
+            if t is not None:
+                return f"{query}/started", t
         if proc.poll() is not None:
             return None
         time.sleep(0.1)
@@ -488,6 +547,7 @@ def summary(attempts: list[Attempt]) -> dict:
     return {
         "kills": len(killed),
         "kills_in_a_batch": sum(1 for a in killed if a.in_flight),
+        "distinct_places": len({a.place() for a in killed if a.in_flight}),
         "queries_hit": sorted({q for q, _ in hits}),
         "batches_hit": sorted({f"{q}#{b}" for q, b in hits}),
         "half_done": sorted({f"{q}#{a.in_flight[q]}" for a in killed for q in a.in_flight if a.committed.get(q)}),

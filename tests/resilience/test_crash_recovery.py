@@ -22,7 +22,10 @@ SEED = int(os.environ.get("CHAOS_SEED", str(time.time_ns() % 100_000)))
 #: several batches, so a kill can land between two batches of one query, not only in the first
 CAPS = {"STREAMING_OBS_SOURCES__BILLING_USAGE__MAX_FILES_PER_TRIGGER": "2"}
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900 + 240 * KILLS)]
+#: a shared, loaded machine can be several times slower than a quiet one
+TIMEOUT = int(os.environ.get("CHAOS_TIMEOUT", str(1200 + 300 * KILLS)))
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT)]
 
 
 def test_sigkill_spread_over_the_run_then_every_layer_equals_uninterrupted(spark, make_settings, tmp_path):
@@ -35,13 +38,12 @@ def test_sigkill_spread_over_the_run_then_every_layer_equals_uninterrupted(spark
     # (a) uninterrupted: measured, and its checkpoints give the timeline the kills are drawn on
     env_a = chaos.run_env(tmp_path, "a", system, CAPS)
     started = time.time()
-    length = chaos.wait_reference(env_a, tmp_path / "reference.log", timeout=900)
-    timeline = chaos.events(tmp_path / "a" / "ck")
-    rng = random.Random(SEED)
-    plan = chaos.plan_kills(timeline, started, length, KILLS, rng, skip_start=KILLS <= 5)
+    length = chaos.wait_reference(env_a, tmp_path / "reference.log", timeout=TIMEOUT / 2)
+    timeline = chaos.timeline(tmp_path / "a" / "ck", tmp_path / "reference.log", started)
+    plan = chaos.plan_kills(timeline, length, KILLS, random.Random(SEED), distinct=KILLS <= 5)
 
     # (b) killed at those moments and restarted each time; the last start runs to the end
-    lines = [f"seed {SEED}; input: {added}; reference run {length:.0f}s, {len(timeline)} checkpoint events"]
+    lines = [f"seed {SEED}; input: {added}; reference run {length:.0f}s, {len(timeline)} events"]
     print(lines[0])
 
     def report(line: str) -> None:
@@ -50,7 +52,7 @@ def test_sigkill_spread_over_the_run_then_every_layer_equals_uninterrupted(spark
 
     env_b = chaos.run_env(tmp_path, "b", system, CAPS)
     attempts = chaos.crash_runs(env_b, tmp_path / "b" / "ck", tmp_path / "b" / "wh", tmp_path, plan,
-                                timeout=900, report=report)
+                                timeout=TIMEOUT / 2, report=report)
     t_runs = time.monotonic()
 
     a = make_settings(simulator=sim, storage={"warehouse": str(tmp_path / "a" / "wh"),
@@ -75,9 +77,8 @@ def test_sigkill_spread_over_the_run_then_every_layer_equals_uninterrupted(spark
     print(json.dumps({k: v for k, v in result.items() if k not in ("attempts", "log")}, indent=2, default=str))
 
     assert hit["kills"] >= KILLS, lines
-    # the kills landed in different places: in batches of at least two queries, never twice in
-    # the same state
-    assert hit["kills_in_a_batch"] >= min(2, KILLS), lines
-    assert len(hit["queries_hit"]) >= 2 or len(hit["batches_hit"]) >= min(2, KILLS), lines
+    # The checkpoints say the kills landed in different places: at least two inside batches,
+    # each with other batches in flight or other writes of them committed.
+    assert hit["kills_in_a_batch"] >= 2 and hit["distinct_places"] == hit["kills_in_a_batch"], lines
     assert sizes["ops.quarantine"] > 0 and all(sizes[f"gold.{t}"] > 0 for t in ("cost_daily", "cost_by_job_daily")), sizes
     assert not mismatches, "\n".join(mismatches)

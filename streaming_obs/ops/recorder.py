@@ -133,7 +133,8 @@ class OpsRecorder:
     def _journal_files(self) -> list[str]:
         if self.journal is None or not os.path.isdir(self.journal):
             return []
-        return sorted(os.path.join(self.journal, f) for f in os.listdir(self.journal) if f.endswith(".json"))
+        paths = [os.path.join(self.journal, f) for f in os.listdir(self.journal) if f.endswith(".json")]
+        return sorted(paths, key=lambda p: (_mtime(p), p))
 
     def pending(self) -> int:
         """Rows waiting for the next flush (in memory and in the journal)."""
@@ -154,10 +155,12 @@ class OpsRecorder:
             memory = {k: v for k, v in self._rows.items() if v}
             self._rows = {k: [] for k in self._rows}
         files = self._journal_files()
-        taken: dict[str, list[dict[str, Any]]] = {k: list(v) for k, v in memory.items()}
-        for path in files:
+        taken: dict[str, list[dict[str, Any]]] = {}
+        for path in files:  # oldest first: the first report of a batch is the one kept
             for table, rows in _read_journal(path).items():
                 taken.setdefault(table, []).extend(rows)
+        for table, rows in memory.items():
+            taken.setdefault(table, []).extend(rows)
         written = 0
         done: set[str] = set()
         try:
@@ -187,6 +190,13 @@ class OpsRecorder:
             except FileNotFoundError:
                 pass
         return written
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return 0
 
 
 def _json_default(value: Any) -> Any:

@@ -15,14 +15,13 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from streaming_obs.bootstrap import ddl_statements
 from streaming_obs.context import PipelineContext
 from streaming_obs.flows import BatchInfo, ingest_batch
 from streaming_obs.gold import recompute_all
 from streaming_obs.gold.flow import write_gold_batch
 from streaming_obs.gold.touches import touch_batch
-from streaming_obs.tables import GOLD_TABLES, Tables
-from tests.gold.test_incremental_property import _as_source_batch, _with_price_touches
+from streaming_obs.tables import GOLD_TABLES
+from tests.gold.test_incremental_property import _as_source_batch, _with_price_touches, with_reference_gold
 from tests.sourcerows import price, row, usage
 
 T0 = datetime(2026, 1, 1)
@@ -46,12 +45,7 @@ def built(spark, tmp_path_factory):
         "simulator": {"root": str(tmp / "system")}, "sources": CONTRACT,
         "quality": {"enabled": False}, "cost": {"tag_keys": ["team"]},
     })
-    tables = Tables(settings)
-    ref_settings = settings.model_copy(update={"schemas": settings.schemas.model_copy(update={"gold": "gold_ref"})})
-    ref_tables = Tables(ref_settings)
-    for stmt in ddl_statements(tables) + ddl_statements(ref_tables):
-        if "/gold_ref/" in stmt or "/plt_ops/" not in stmt:
-            spark.sql(stmt)
+    tables, ref_settings, ref_tables = with_reference_gold(spark, settings)
     ctx = PipelineContext.create(spark, settings, "contract")
     info = lambda q, n: BatchInfo(q, n, "contract", T0)  # noqa: E731
     ingest_batch(ctx, "list_prices", _as_source_batch(spark, "list_prices", [

@@ -23,7 +23,7 @@ setup(
     package_dir={"streaming_obs.conf": "conf", "streaming_obs.sql": "sql"},
     package_data={
         # Spark's log config when streaming_obs builds the session (see session.py)
-        "streaming_obs": ["log4j2.properties"],
+        "streaming_obs": ["log4j2.properties", "fairscheduler.xml"],
         "streaming_obs.conf": ["*.yaml"],
         "streaming_obs.sql": ["**/*.sql", "**/*.yaml", "**/*.ddl"],
     },

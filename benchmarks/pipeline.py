@@ -192,12 +192,12 @@ class Feeder:
     `rate(r, seconds)` appends back-to-back steps sized to keep `r` usage rows per wall second.
     """
 
-    def __init__(self, spark, settings, start, seed: int = 7) -> None:
+    def __init__(self, spark, settings, start, seed: int = 7, others_every: int = 1) -> None:
         from streaming_obs.sources.simulator import SimulatorStream
 
         self.spark, self.settings = spark, settings
         self.stream = SimulatorStream(spark, settings, rows_per_second=1.0, seed=seed, start=start,
-                                      rename_every=10_000, price_change_every=10_000)
+                                      rename_every=10_000, price_change_every=10_000, others_every=others_every)
         self.clock = start
         self.steps: list[dict] = []
 

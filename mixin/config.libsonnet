@@ -31,6 +31,9 @@
     freshnessLagSeconds: 1800,
     qualityScoreMin: 0.98,
     costGaugesStaleSeconds: 900,
+    // streaming_obs_reconciliation_difference above this (money or usage units) for this long
+    reconciliationTolerance: '1e-06',
+    reconciliationFor: '15m',
 
     // Where runbook_url points: docs/troubleshooting.md, one anchor per alert. Relative by
     // default (this repository has no canonical host); set it to the page's URL where your

@@ -21,8 +21,11 @@ if TYPE_CHECKING:
 
     from streaming_obs.context import PipelineContext
 
-__all__ = ["BatchInfo", "Flow", "BATCH_TS", "freshness_observation", "with_batch_time", "apply_quality",
+__all__ = ["BatchInfo", "Flow", "BATCH_TS", "COST_POOL", "SOURCES_POOL", "GOLD_POOL", "freshness_observation", "with_batch_time", "apply_quality",
            "record_lineage"]
+
+#: Spark scheduler pools of the queries (streaming_obs/fairscheduler.xml)
+COST_POOL, SOURCES_POOL, GOLD_POOL = "cost", "sources", "gold"
 
 #: column carrying the micro-batch's timestamp (fixed in the offset log, the same on replay)
 BATCH_TS = "_batch_ts"
@@ -52,7 +55,8 @@ BatchFn = Callable[["PipelineContext", "DataFrame", BatchInfo], dict]
 class Flow:
     """A streaming query to start: name, layer, the stream and what to do with each batch.
 
-    `trigger_seconds` overrides the pipeline's trigger (the slower gold query uses its own).
+    `trigger_seconds` overrides the pipeline's trigger (the slower gold query uses its own);
+    `pool` is the Spark scheduler pool its jobs run in (fairscheduler.xml).
     """
 
     name: str
@@ -62,6 +66,7 @@ class Flow:
     build_stream: Callable[[PipelineContext], DataFrame]
     on_batch: BatchFn
     trigger_seconds: float | None = None
+    pool: str | None = None
 
 
 def freshness_observation(df: DataFrame, query_name: str) -> DataFrame:

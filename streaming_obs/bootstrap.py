@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from streaming_obs.config.models import SOURCE_NAMES
+from streaming_obs.config.models import OPTIONAL_SOURCE_NAMES, SOURCE_NAMES
 from streaming_obs.identifiers import validate_identifier
 from streaming_obs.sqlfiles import load_sql, render_sql, system_ddl, table_specs
 
@@ -59,7 +59,9 @@ def ddl_statements(tables: Tables) -> list[str]:
             full = f"{settings.catalog}.{schema}" if settings.catalog else schema
             stmts.append(render_sql("ddl/create_schema.sql", schema=full).strip())
     specs = table_specs()
-    for source in SOURCE_NAMES:
+    # optional sources (contract prices) get tables only where they are configured
+    optional = [s for s in OPTIONAL_SOURCE_NAMES if s in settings.sources]
+    for source in SOURCE_NAMES + tuple(optional):
         stmts.append(_create(tables.bronze(source), layer_columns("bronze", source)))
         stmts.append(
             _create(tables.silver(source), layer_columns("silver", source), silver_specs()[source].get("partition_by"))

@@ -27,6 +27,8 @@ __all__ = [
     "CheckpointError",
     "PipelineError",
     "TelemetryStartError",
+    "ReconciliationError",
+    "ExportError",
 ]
 
 
@@ -136,3 +138,11 @@ class PipelineError(StreamingObsError):
 
 class TelemetryStartError(ConfigError):
     """A telemetry endpoint cannot start as configured (Prometheus port taken, host unknown)."""
+
+
+class ReconciliationError(StreamingObsError):
+    """Gold cannot be reconciled as asked (a table is missing, a bad date range)."""
+
+
+class ExportError(StreamingObsError):
+    """A FOCUS export cannot be written as asked (bad month or file name, no focus_costs yet)."""

@@ -19,6 +19,8 @@ from pyspark.sql import functions as F
 
 from streaming_obs.batch import (
     BATCH_TS,
+    COST_POOL,
+    SOURCES_POOL,
     BatchInfo,
     Flow,
     apply_quality,
@@ -50,6 +52,7 @@ __all__ = ["BatchInfo", "Flow", "source_flow", "ingest_batch", "start_flow", "fr
 log = get_logger(__name__)
 
 USAGE = "billing_usage"
+POOL_PROPERTY = "spark.scheduler.pool"
 
 
 def source_query_name(source: str) -> str:
@@ -57,14 +60,34 @@ def source_query_name(source: str) -> str:
     return f"bronze_{source}"
 
 
-def _split_touches(df: DataFrame) -> tuple[DataFrame, list]:
-    """(usage rows, price windows) of a usage batch that carries the price change feed."""
+#: the columns price-change rows bring into the usage query's batch
+TOUCH_COLS = (TOUCH_COL, "_price_start", "_price_end")
+
+
+def _split_touches(df: DataFrame) -> DataFrame:
+    """The usage rows of a usage batch that also carries the price change feed."""
     if TOUCH_COL not in df.columns:
-        return df, []
-    windows = [(r[0], r[1]) for r in df.where(F.col(TOUCH_COL).isNotNull())
-               .select("_price_start", "_price_end").distinct().collect()]
-    rows = df.where(F.col(TOUCH_COL).isNull()).drop(TOUCH_COL, "_price_start", "_price_end")
-    return rows, windows
+        return df
+    return df.where(F.col(TOUCH_COL).isNull()).drop(*TOUCH_COLS)
+
+
+def _batch_meta(df: DataFrame, source: str) -> dict:
+    """One pass over the batch for what the steps need to know up front: the row count, the
+    source version range, the batch time, the usage dates and the price windows that rode along
+    (one Spark job where separate `collect`s took four)."""
+    touch = F.col(TOUCH_COL).isNotNull() if TOUCH_COL in df.columns else F.lit(False)
+    row = F.when(~touch, F.lit(1))
+    aggs = [F.count(row).alias("n"), F.min(F.when(~touch, F.col("_source_version"))).alias("lo"),
+            F.max(F.when(~touch, F.col("_source_version"))).alias("hi"),
+            (F.max(BATCH_TS) if BATCH_TS in df.columns else F.lit(None).cast("timestamp")).alias("ts")]
+    if source == USAGE and "usage_date" in df.columns:
+        aggs.append(F.collect_set(F.when(~touch, F.col("usage_date"))).alias("dates"))
+    if TOUCH_COL in df.columns:
+        aggs.append(F.collect_set(F.when(touch, F.struct("_price_start", "_price_end"))).alias("windows"))
+    meta = df.agg(*aggs).head().asDict()
+    meta["dates"] = sorted(meta.get("dates") or [])
+    meta["windows"] = [(w[0], w[1]) for w in meta.get("windows") or []]
+    return meta
 
 
 def ingest_batch(ctx: PipelineContext, source: str, batch_df: DataFrame, info: BatchInfo, *,
@@ -74,30 +97,24 @@ def ingest_batch(ctx: PipelineContext, source: str, batch_df: DataFrame, info: B
     Used by the source's streaming query, by snapshot polls and by checkpoint resets alike.
     Returns counts for the batch-run record.
     """
-    # A usage batch is read twice (price windows, then rows): keep it rather than re-read it.
-    outer = batch_df.persist() if TOUCH_COL in batch_df.columns else batch_df
+    # Read once, used by every step (the batch is read by the meta pass, the rules and the writes)
+    df = prepare_bronze(ctx, source, batch_df, info, skip_seen=skip_seen, ride_along=TOUCH_COLS)
+    if skip_seen:
+        # The frame reads bronze (the anti-join): a write to bronze invalidates a cached copy
+        # and the rest of the batch would see bronze after the append. Cut the lineage.
+        df = df.localCheckpoint(eager=True)
+    else:
+        df = df.persist()
     try:
-        rows, windows = _split_touches(outer)
-        df = prepare_bronze(ctx, source, rows, info, skip_seen=skip_seen)
-        if skip_seen:
-            # The frame reads bronze (the anti-join): a write to bronze invalidates a cached copy
-            # and the rest of the batch would see bronze after the append. Cut the lineage.
-            df = df.localCheckpoint(eager=True)
-        else:
-            df = df.persist()
-        try:
-            return _ingest(ctx, source, df, windows, info)
-        finally:
-            if skip_seen:
-                release_checkpoint(df)
-            else:
-                df.unpersist()
+        return _ingest(ctx, source, df, info)
     finally:
-        if outer is not batch_df:
-            outer.unpersist()
+        if skip_seen:
+            release_checkpoint(df)
+        else:
+            df.unpersist()
 
 
-def _ingest(ctx: PipelineContext, source: str, df: DataFrame, windows: list, info: BatchInfo) -> dict:
+def _ingest(ctx: PipelineContext, source: str, batch: DataFrame, info: BatchInfo) -> dict:
     # seconds per step, logged with the batch ("batch done", DEBUG): where a batch's time goes
     steps: dict[str, float] = {}
     t = [time.monotonic()]
@@ -107,10 +124,10 @@ def _ingest(ctx: PipelineContext, source: str, df: DataFrame, windows: list, inf
         steps[step] = round(now_t - t[0], 3)
         t[0] = now_t
 
-    ts = F.max(BATCH_TS) if BATCH_TS in df.columns else F.lit(None).cast("timestamp")
-    meta = df.agg(F.count(F.lit(1)).alias("n"), F.min("_source_version").alias("lo"),
-                  F.max("_source_version").alias("hi"), ts.alias("ts")).head()
-    n, rows_out, new = int(meta["n"]), 0, None
+    meta = _batch_meta(batch, source)
+    df = _split_touches(batch)
+    n, rows_out, new, windows = int(meta["n"]), 0, None, meta["windows"]
+    outcomes: list = []
     lap("read")
     if n:
         info.context["source_versions"] = f"{meta['lo']}..{meta['hi']}"
@@ -125,21 +142,23 @@ def _ingest(ctx: PipelineContext, source: str, df: DataFrame, windows: list, inf
         silver_rows = to_silver_rows(kept_b, bronze_version, info.txn_app(str(info.batch_id)))
         lookups = silver_lookups(ctx, source, kept_b.sparkSession)
         kept_s, out_s = apply_quality(ctx, silver_rows, f"silver.{source}", info, lookups, now=now)
-        new = write_silver(ctx, source, kept_s, info)
-        rows_out = written + record_lineage(ctx, info, ctx.tables.silver(source), bronze_ref.label,
-                                            bronze_version, bronze_version)[1]
+        new = write_silver(ctx, source, kept_s, info, dates=meta.get("dates"))
+        added = record_lineage(ctx, info, ctx.tables.silver(source), bronze_ref.label, bronze_version, bronze_version)[1]
+        rows_out = written + added
+        outcomes = [out_b, out_s]
         lap("silver")
-        if ctx.quality is not None:
-            ctx.quality.write_all([out_b, out_s], ctx.spark, ctx.tables, info.batch_id, info.txn_app("quality"))
-        lap("quality")
     try:
         if source == USAGE and (new is not None or windows):
-            keep_cost_daily(ctx, new, windows, info)
+            # cost_daily before the ops commit: it carries the freshness promise
+            keep_cost_daily(ctx, new, windows, info, dates=meta.get("dates"))
             record_lineage(ctx, info, ctx.tables.gold("cost_daily"), ctx.tables.silver(source).label, None, None)
             lap("cost_daily")
     finally:
         if new is not None:
             release_checkpoint(new)
+    if outcomes and ctx.quality is not None:
+        ctx.quality.write_all(outcomes, ctx.spark, ctx.tables, info.batch_id, info.txn_app("quality"))
+        lap("quality")
     return {"rows_in": n, "rows_out": rows_out, "steps": steps}
 
 
@@ -165,9 +184,13 @@ def source_flow(ctx: PipelineContext, source: str) -> Flow:
             stream = stream.unionByName(price_touch_stream(c), allowMissingColumns=True)
         return with_batch_time(stream)
 
+    trigger = ctx.settings.trigger
     return Flow(
         name=name, layer="bronze", source_label=ctx.tables.source(source).label,
         target_label=ctx.tables.silver(source).label, build_stream=build,
+        # usage keeps cost_daily on the fast trigger; the others feed the slower gold
+        trigger_seconds=None if source == USAGE else max(trigger.interval_seconds, trigger.source_interval_seconds),
+        pool=COST_POOL if source == USAGE else SOURCES_POOL,
         on_batch=lambda c, df, info: ingest_batch(
             c, source, df, info, skip_seen=reset_version is not None and mode == "append" and info.batch_id == 0),
     )
@@ -201,6 +224,19 @@ def _wrap(ctx: PipelineContext, flow: Flow, app_id: str) -> Callable[[DataFrame,
     return run
 
 
+def _start_in_pool(spark, writer, pool: str | None) -> StreamingQuery:
+    """Start the query with `spark.scheduler.pool` set: the query's thread inherits the starting
+    thread's local properties, so every job of its batches runs in that pool."""
+    sc = spark.sparkContext
+    before = sc.getLocalProperty(POOL_PROPERTY)
+    if pool is not None:
+        sc.setLocalProperty(POOL_PROPERTY, pool)
+    try:
+        return writer.start()
+    finally:
+        sc.setLocalProperty(POOL_PROPERTY, before)
+
+
 def start_flow(ctx: PipelineContext, flow: Flow, *, available_now: bool) -> StreamingQuery:
     """Start `flow` as a streaming query with its checkpoint under the configured root."""
     checkpoint = ctx.tables.checkpoint(flow.name)
@@ -218,6 +254,6 @@ def start_flow(ctx: PipelineContext, flow: Flow, *, available_now: bool) -> Stre
         writer = writer.trigger(processingTime=f"{seconds} seconds")
     if ctx.telemetry is not None:
         ctx.telemetry.register_query(flow.name, layer=flow.layer, source=flow.source_label, target=flow.target_label)
-    query = writer.start()
+    query = _start_in_pool(ctx.spark, writer, flow.pool)
     log.info("query started", query=flow.name, id=str(query.id), checkpoint=checkpoint)
     return query

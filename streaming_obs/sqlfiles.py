@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from streaming_obs.config.models import SOURCE_NAMES
+from streaming_obs.config.models import OPTIONAL_SOURCE_NAMES, SOURCE_NAMES
 from streaming_obs.errors import SqlTemplateError
 
 __all__ = ["load_sql", "render_sql", "system_ddl", "table_specs"]
@@ -70,9 +70,9 @@ def system_ddl(source: str) -> str:
     `streaming_obs.sources.schemas.parse_ddl`.
 
     Raises:
-        KeyError: not one of `SOURCE_NAMES`.
+        KeyError: not one of `SOURCE_NAMES` or `OPTIONAL_SOURCE_NAMES`.
     """
-    if source not in SOURCE_NAMES:
+    if source not in SOURCE_NAMES and source not in OPTIONAL_SOURCE_NAMES:
         raise KeyError(f"unknown source {source!r}; known: {', '.join(SOURCE_NAMES)}")
     lines = [re.sub(r"--.*$", "", line).strip() for line in load_sql(f"ddl/system/{source}.ddl").splitlines()]
     return re.sub(r"\s+", " ", " ".join(x for x in lines if x)).replace("< ", "<").replace(" >", ">")

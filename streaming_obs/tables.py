@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from streaming_obs.config.models import SOURCE_NAMES, Settings
+from streaming_obs.config.models import OPTIONAL_SOURCE_NAMES, SOURCE_NAMES, Settings
 from streaming_obs.identifiers import quote_path, validate_identifier, validate_path
 from streaming_obs.sqlfiles import table_specs
 
@@ -133,6 +133,6 @@ class Tables:
 
 
 def _known_source(source: str) -> str:
-    if source not in SOURCE_NAMES:
-        raise KeyError(f"unknown source {source!r}; known: {', '.join(SOURCE_NAMES)}")
+    if source not in SOURCE_NAMES and source not in OPTIONAL_SOURCE_NAMES:
+        raise KeyError(f"unknown source {source!r}; known: {', '.join(SOURCE_NAMES + OPTIONAL_SOURCE_NAMES)}")
     return source

@@ -118,6 +118,16 @@ local util = import '../lib/util.libsonnet';
             '1h',
           ),
           alert(
+            'StreamingObsCostNotReconciled',
+            // A gold batch that lags the usage query can show a gap for a moment (the check pins
+            // its inputs, but a price change in flight still can): only a gap that stays fires.
+            'max by (%(g)s, table, measure) (streaming_obs_reconciliation_difference{%(sel)s}) > %(t)s' % { g: g, sel: c.jobSelector, t: c.reconciliationTolerance },
+            'warning',
+            'Gold cost does not reconcile.',
+            'In %s, %s of {{ $labels.table }} differs by {{ $value }} from what it must equal on the dates gold last recomputed: run `streaming-obs reconcile` for the keys.' % [env, '{{ $labels.measure }}'],
+            c.reconciliationFor,
+          ),
+          alert(
             'StreamingObsCostGaugesStale',
             // stale, or failing since start (no successful read has ever set the timestamp)
             |||

@@ -23,6 +23,7 @@ SELECT
   FIRST(CASE t.compute_type WHEN 'cluster' THEN c.name WHEN 'warehouse' THEN w.name END) AS compute_name,
   CAST(COALESCE(SUM(t.list_cost_row), 0) AS DECIMAL(38,18)) AS list_cost,
   CAST(SUM(t.usage_quantity) AS DECIMAL(38,18)) AS usage_quantity,
+  CAST(SUM(t.net_cost_row) AS DECIMAL(38,18)) AS net_cost,
   current_timestamp() AS _updated_at
 FROM typed t
 LEFT JOIN {clusters_current} c

@@ -5,6 +5,7 @@ SELECT
   COUNT(DISTINCT u.usage_metadata.job_run_id) AS job_runs,
   CAST(SUM(u.usage_quantity) AS DECIMAL(38,18)) AS usage_quantity,
   CAST(COALESCE(SUM(u.list_cost_row), 0) AS DECIMAL(38,18)) AS list_cost,
+  CAST(SUM(u.net_cost_row) AS DECIMAL(38,18)) AS net_cost,
   current_timestamp() AS _updated_at
 FROM {priced_usage} u
 LEFT JOIN {jobs_current} j

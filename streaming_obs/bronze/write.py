@@ -28,15 +28,17 @@ BRONZE_META = ("_ingest_time", "_batch_id", "_row_hash")
 
 
 def prepare_bronze(ctx: PipelineContext, source: str, batch_df: DataFrame, info: BatchInfo, *,
-                   skip_seen: bool = False) -> DataFrame:
+                   skip_seen: bool = False, ride_along: tuple[str, ...] = ()) -> DataFrame:
     """Source rows → bronze-shaped rows (ingest metadata added; not yet persisted).
 
     `skip_seen` drops rows whose hash bronze already holds (the first batch after a checkpoint
-    reset, which re-reads the version the reset took its snapshot from).
+    reset, which re-reads the version the reset took its snapshot from). `ride_along` names
+    columns that travel in the batch but are not the source's (not part of the row hash).
     """
     ref = ctx.tables.bronze(source)
     src_cols = [c for c in batch_df.columns
-                if c not in SOURCE_META_COLUMNS and c not in BRONZE_META and not c.startswith("_batch_ts")]
+                if c not in SOURCE_META_COLUMNS and c not in BRONZE_META and not c.startswith("_batch_ts")
+                and c not in ride_along]
     df = batch_df
     if "_row_hash" not in df.columns:
         df = df.withColumn("_row_hash", row_hash(df, src_cols))

@@ -2,7 +2,8 @@
 
 Errors that streaming_obs raises on purpose print as one line and exit 2; anything else is a
 bug and keeps its traceback. The commands live in one module per group (`config`, `pipeline`,
-`ops`, `quarantine`, `deploy`), which share `cli/common.py`; this module only assembles them.
+`ops`, `quarantine`, `deploy`, `finance`), which share `cli/common.py`; this module only
+assembles them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 import typer
 
 from streaming_obs import __version__
-from streaming_obs.cli import config, deploy, ops, pipeline, quarantine
+from streaming_obs.cli import config, deploy, finance, ops, pipeline, quarantine
 
 __all__ = ["app", "main"]
 
@@ -29,7 +30,7 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
 
 
 # The order of the commands in --help: what a first run needs first.
-for _group in (config, pipeline, ops, quarantine, deploy):
+for _group in (config, pipeline, ops, quarantine, deploy, finance):
     _group.register(app)
 
 

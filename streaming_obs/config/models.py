@@ -10,6 +10,7 @@ from streaming_obs.identifiers import validate_identifier, validate_path
 
 __all__ = [
     "SOURCE_NAMES",
+    "OPTIONAL_SOURCE_NAMES",
     "Settings",
     "SourceConfig",
     "SchemasConfig",
@@ -21,6 +22,7 @@ __all__ = [
     "PrometheusConfig",
     "QualityConfig",
     "CostConfig",
+    "ReconcileConfig",
     "SimulatorConfig",
     "LoggingConfig",
     "ResilienceConfig",
@@ -42,6 +44,10 @@ SOURCE_NAMES: tuple[str, ...] = (
     "query_history",
     "audit",
 )
+#: System tables read only when configured under `sources:` (preview, not on every cloud).
+#: `account_prices` holds the account's contract prices: gold's `net_cost` and FOCUS
+#: ContractedCost come from it; without it they are NULL / the list cost.
+OPTIONAL_SOURCE_NAMES: tuple[str, ...] = ("account_prices",)
 
 
 class KeyedValueError(ValueError):
@@ -152,7 +158,13 @@ class TriggerConfig(_Model):
     """Micro-batch trigger of every query."""
 
     interval_seconds: float = Field(10, gt=0)
-    """Micro-batch interval of every source query (the usage query keeps cost_daily on it)."""
+    """Micro-batch interval of the billing-usage query, which keeps cost_daily: the freshness
+    promise rides on it."""
+    source_interval_seconds: float = Field(10, gt=0)
+    """Micro-batch interval of the other source queries (prices, jobs, clusters, warehouses,
+    node timeline, query history, audit), never shorter than `interval_seconds`. They feed the
+    slower gold tables; on a small driver, triggering them as often as usage takes the cores
+    cost_daily needs (docs/performance.md)."""
     gold_interval_seconds: float = Field(30, gt=0)
     """Micro-batch interval of the gold query (every gold table but cost_daily): slower, so that
     it never delays cost_daily."""
@@ -270,6 +282,17 @@ class AnomalyConfig(_Model):
     """Days costing less are never anomalies."""
 
 
+class ReconcileConfig(_Model):
+    """The reconciliation of gold's cost (docs/architecture.md#reconciliation)."""
+
+    in_stream: bool = True
+    """Check the identities on the dates each gold batch touched and export
+    `streaming_obs_reconciliation_difference`."""
+    tolerance: float = Field(1e-6, ge=0)
+    """Differences up to this (money or usage units) count as equal (in the stream and the default
+    of `streaming-obs reconcile --tolerance`)."""
+
+
 class CostConfig(_Model):
     """Cost allocation."""
 
@@ -278,6 +301,7 @@ class CostConfig(_Model):
     untagged_value: str = "(untagged)"
     """Tag value given to usage without the tag."""
     anomaly: AnomalyConfig = AnomalyConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
 
 
 class SimulatorConfig(_Model):
@@ -410,7 +434,8 @@ class Settings(_Model):
     spark: SparkConfig = SparkConfig()
     trigger: TriggerConfig = TriggerConfig()
     sources: dict[str, SourceConfig]
-    """Every system table, by short name: all ten are required."""
+    """Every system table, by short name: all ten are required; `account_prices` (contract
+    prices) is optional."""
     source_kind: Literal["simulator", "system_tables"] = "simulator"
     """Read the simulator or the real system tables; prod refuses `simulator`."""
     telemetry: TelemetryConfig = TelemetryConfig()
@@ -452,9 +477,9 @@ class Settings(_Model):
     @field_validator("sources")
     @classmethod
     def _all_sources(cls, v: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
-        unknown = sorted(set(v) - set(SOURCE_NAMES))
+        unknown = sorted(set(v) - set(SOURCE_NAMES) - set(OPTIONAL_SOURCE_NAMES))
         if unknown:
-            raise ValueError(f"unknown source(s) {unknown}; known: {list(SOURCE_NAMES)}")
+            raise ValueError(f"unknown source(s) {unknown}; known: {list(SOURCE_NAMES + OPTIONAL_SOURCE_NAMES)}")
         missing = sorted(set(SOURCE_NAMES) - set(v))
         if missing:
             raise ValueError(f"missing source(s) {missing}")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
+from streaming_obs.gold.contract import with_contract_prices
 from streaming_obs.merge import merge_upsert
 from streaming_obs.resilience.operation import sql_operation
 from streaming_obs.sqlfiles import load_sql, table_specs
@@ -24,10 +25,13 @@ if TYPE_CHECKING:
     from streaming_obs.config.models import Settings
     from streaming_obs.tables import Tables
 
-__all__ = ["GoldScope", "GoldWriter", "COST_TABLES", "recompute_all", "release_checkpoint", "run_gold_sql"]
+__all__ = ["GoldScope", "GoldWriter", "COST_TABLES", "FOCUS_TABLE", "recompute_all", "release_checkpoint",
+           "run_gold_sql"]
 
 #: the cost tables, all kept from priced usage
 COST_TABLES = ("cost_daily", "cost_by_job_daily", "cost_by_tag_daily", "cost_by_compute_daily")
+#: one row per usage record in FOCUS columns, kept with the cost tables by the gold query
+FOCUS_TABLE = "focus_costs"
 
 
 def run_gold_sql(spark: SparkSession, name: str, **frames: DataFrame) -> DataFrame:
@@ -68,7 +72,7 @@ class GoldWriter:
     """Computes and merges gold for a scope, on one session (the batch's, inside foreachBatch)."""
 
     def __init__(self, spark: SparkSession, tables: Tables, settings: Settings, txn=None,
-                 cost_tables: tuple[str, ...] = COST_TABLES) -> None:
+                 cost_tables: tuple[str, ...] = COST_TABLES, pins: dict[str, int] | None = None) -> None:
         self.spark = spark
         #: the cost tables this writer keeps (the usage query keeps cost_daily itself)
         self.cost_tables = cost_tables
@@ -77,13 +81,20 @@ class GoldWriter:
         self.txn = txn  # callable(table) -> context manager setting txnAppId/txnVersion, or None
         self.keys = {name: spec["key"] for name, spec in table_specs()["gold"].items()}
         self.merged: dict[str, int] = {}
+        #: silver versions to read instead of the latest (the gold query pins a batch's inputs so
+        #: its in-stream reconciliation compares like with like; later changes come as touches)
+        self.pins = dict(pins or {})
 
     # -- inputs ---------------------------------------------------------------------------
     def silver(self, source: str) -> DataFrame:
-        return self.tables.silver(source).read(self.spark)
+        """A silver table, at its pinned version if any."""
+        return self.tables.silver(source).read(self.spark, self.pins.get(source))
 
     def priced_usage(self, usage: DataFrame) -> DataFrame:
-        return run_gold_sql(self.spark, "priced_usage", usage=usage, prices=self.silver("list_prices"))
+        """Usage rows with their list price and, when configured, contract price (gold/contract.py)."""
+        priced = run_gold_sql(self.spark, "priced_usage", usage=usage, prices=self.silver("list_prices"))
+        return with_contract_prices(self.spark, priced, self.settings, self.tables,
+                                    version=self.pins.get("account_prices"))
 
     def current_names(self, source: str, id_col: str, name_col: str) -> DataFrame:
         sql = load_sql("gold/current_names.sql").replace("{id_col}", id_col).replace("{name_col}", name_col)
@@ -112,9 +123,10 @@ class GoldWriter:
         self.merged[table] = self.merged.get(table, 0) + 1
 
     # -- tables ---------------------------------------------------------------------------
-    def costs(self, dates: set[date] | None) -> None:
-        """cost_daily, cost_by_job_daily, cost_by_tag_daily, cost_by_compute_daily for `dates`."""
-        if (dates is not None and not dates) or not self.cost_tables:
+    def costs(self, dates: set[date] | None, *, focus: bool = False) -> None:
+        """cost_daily, cost_by_job_daily, cost_by_tag_daily, cost_by_compute_daily for `dates`;
+        with `focus`, focus_costs too, from the same materialised priced usage."""
+        if (dates is not None and not dates) or not (self.cost_tables or focus):
             return
         usage = self.silver("billing_usage").where(_in("usage_date", dates))
         # Materialised once: the four MERGEs below each re-read silver otherwise (Delta MERGE
@@ -126,8 +138,16 @@ class GoldWriter:
             scope = _in("usage_date", dates)
             for table in self.cost_tables:
                 self.merge(table, self.cost_frame(table, priced), scope)
+            if focus:
+                self.merge(FOCUS_TABLE, self.focus_frame(priced), scope)
         finally:
             release_checkpoint(priced)
+
+    def focus_frame(self, priced: DataFrame) -> DataFrame:
+        """focus_costs rows (one per usage record) from priced usage (gold/focus.py maps them)."""
+        from streaming_obs.gold.focus import services_frame
+
+        return run_gold_sql(self.spark, "focus_costs", priced_usage=priced, services=services_frame(self.spark))
 
     def cost_frame(self, table: str, priced: DataFrame) -> DataFrame:
         """One cost table's rows from priced usage (all of it, or the new rows of a batch)."""
@@ -231,7 +251,7 @@ class GoldWriter:
 
     def apply(self, scope: GoldScope) -> dict[str, int]:
         """Recompute and merge everything in `scope`, in dependency order."""
-        self.costs(scope.usage_dates)
+        self.costs(scope.usage_dates, focus=True)
         self.renames(scope.jobs, scope.clusters, scope.warehouses)
         self.job_runs(scope.run_refs, scope.all_runs)
         self.utilization(scope.hours)

@@ -13,10 +13,12 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from streaming_obs.batch import BatchInfo, Flow, freshness_observation, record_lineage
+from streaming_obs.batch import GOLD_POOL, BatchInfo, Flow, freshness_observation, record_lineage
 from streaming_obs.gold.compute import COST_TABLES, GoldWriter
 from streaming_obs.gold.hot import HOT_TABLE
+from streaming_obs.gold.reconcile import silver_versions, stream_check
 from streaming_obs.gold.touches import GOLD_INPUTS, scope_of, touch_stream
+from streaming_obs.logs import get_logger
 from streaming_obs.resilience.idempotency import idempotent_write
 from streaming_obs.resilience.retry import retry_delta_conflicts
 
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from streaming_obs.context import PipelineContext
 
 __all__ = ["gold_flow", "write_gold_batch", "GOLD_QUERY", "GOLD_COST_TABLES"]
+
+log = get_logger(__name__)
 
 GOLD_QUERY = "gold"
 #: the cost tables the gold query keeps (cost_daily is the usage query's)
@@ -47,15 +51,39 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo)
             with idempotent_write(session, info.txn_app(step), info.batch_id):
                 yield
 
-        writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn, cost_tables=GOLD_COST_TABLES)
+        # The batch reads usage and prices at the versions of now (changes after come as touches
+        # of a later batch), so the reconciliation below compares like with like.
+        pins = silver_versions(session, ctx.tables) if scope.usage_dates else {}
+        writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn, cost_tables=GOLD_COST_TABLES, pins=pins)
         retry_delta_conflicts(lambda: writer.apply(scope), attempts=ctx.settings.resilience.write_retries,
                               what="gold recompute")
+        if scope.usage_dates and ctx.settings.cost.reconcile.in_stream:
+            _reconcile_touched(ctx, session, scope.usage_dates, pins)
         total = 0
         for table in writer.merged:
             total += record_lineage(ctx, info, ctx.tables.gold(table), ", ".join(sorted(GOLD_INPUTS)), None, None)[1]
         return {"rows_in": n, "rows_out": total}
     finally:
         touches.unpersist()
+
+
+def _reconcile_touched(ctx: PipelineContext, session, dates, pins: dict[str, int]) -> None:
+    """The reconciliation identities on the dates the batch touched, exported as gauges.
+
+    A failed check is logged and never fails the batch: the gauges keep their last values.
+    """
+    try:
+        report = stream_check(session, ctx.tables, ctx.settings, dates, pins, ctx.settings.cost.reconcile.tolerance)
+    except Exception as exc:  # noqa: BLE001 - a check must not stop gold
+        log.warning("reconciliation check failed", error_class=type(exc).__name__, error=str(exc)[:300])
+        return
+    if ctx.telemetry is not None:
+        ctx.telemetry.record_reconciliation(report.max_difference)
+    if not report.ok:
+        first = report.differences[0]
+        log.warning("reconciliation differences", count=len(report.differences), table=first["table"],
+                    check=first["check"], usage_date=first["usage_date"], workspace_id=first["workspace_id"],
+                    currency_code=first["currency_code"], measure=first["measure"], difference=first["difference"])
 
 
 def gold_flow(ctx: PipelineContext) -> Flow:
@@ -68,5 +96,5 @@ def gold_flow(ctx: PipelineContext) -> Flow:
         name=GOLD_QUERY, layer="gold", source_label=f"{ctx.settings.schemas.silver}.*",
         target_label=f"{ctx.settings.schemas.gold}.*", build_stream=build,
         on_batch=lambda c, df, info: write_gold_batch(c, df, info),
-        trigger_seconds=ctx.settings.trigger.gold_interval_seconds,
+        trigger_seconds=ctx.settings.trigger.gold_interval_seconds, pool=GOLD_POOL,
     )

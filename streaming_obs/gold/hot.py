@@ -65,9 +65,14 @@ def price_dates(windows: list[Row] | list[tuple], today: date | None = None) -> 
     return out
 
 
-def keep_cost_daily(ctx: PipelineContext, new_rows: DataFrame | None, windows: list, info: BatchInfo) -> int:
-    """Apply one usage batch to cost_daily: add the new rows, then recompute the dates whose
-    price changed. Returns the number of MERGEs committed."""
+def keep_cost_daily(ctx: PipelineContext, new_rows: DataFrame | None, windows: list, info: BatchInfo,
+                    dates: list | None = None) -> int:
+    """Apply one usage batch to cost_daily: add the new rows of the dates whose price did not
+    change, then recompute the dates whose price changed (from silver, which already holds the
+    batch's rows: adding them first would be work thrown away). Returns the MERGEs committed.
+
+    `dates`: the batch's usage dates when the caller has them (a superset is fine).
+    """
     session = ctx.spark if new_rows is None else new_rows.sparkSession
     ref = ctx.tables.gold(HOT_TABLE)
 
@@ -78,10 +83,14 @@ def keep_cost_daily(ctx: PipelineContext, new_rows: DataFrame | None, windows: l
 
     writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn, cost_tables=(HOT_TABLE,))
     merges = 0
+    changed = price_dates(windows)
     if new_rows is not None:
-        dates = sorted({r[0] for r in new_rows.select("usage_date").distinct().collect()})
+        if dates is None:
+            dates = [r[0] for r in new_rows.select("usage_date").distinct().collect()]
+        dates = sorted(set(dates) - changed)
         if dates:
-            delta = writer.cost_frame(HOT_TABLE, writer.priced_usage(new_rows))
+            rows = new_rows.where(~F.col("usage_date").isin(sorted(changed))) if changed else new_rows
+            delta = writer.cost_frame(HOT_TABLE, writer.priced_usage(rows))
             prune = "t.usage_date IN ({})".format(", ".join(f"DATE'{d.isoformat()}'" for d in dates))
 
             def _add() -> None:
@@ -91,7 +100,6 @@ def keep_cost_daily(ctx: PipelineContext, new_rows: DataFrame | None, windows: l
 
             retry_delta_conflicts(_add, attempts=ctx.settings.resilience.write_retries, what=f"add {ref.label}")
             merges += 1
-    changed = price_dates(windows)
     if changed:
         retry_delta_conflicts(lambda: writer.costs(changed), attempts=ctx.settings.resilience.write_retries,
                               what=f"reprice {ref.label}")

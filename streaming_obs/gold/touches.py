@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from streaming_obs.context import PipelineContext
 
-__all__ = ["touch_stream", "touch_batch", "scope_of", "GOLD_INPUTS"]
+__all__ = ["touch_stream", "touch_batch", "scope_of", "gold_inputs", "GOLD_INPUTS", "OPTIONAL_INPUTS"]
 
 def _proj(kind: str, d: Column | None = None, ws: Column | None = None, id1: Column | None = None,
           id2: Column | None = None, t1: Column | None = None, t2: Column | None = None,
@@ -49,7 +49,18 @@ GOLD_INPUTS = {
     "warehouses": lambda: _proj("warehouse", ws=F.col("workspace_id"), id1=F.col("warehouse_id")),
     "node_timeline": lambda: _proj("node", t1=F.date_trunc("HOUR", F.col("start_time"))),
     "query_history": lambda: _proj("query", F.to_date(F.col("start_time"))),
+    # contract prices move net_cost like list prices move list_cost (read only when configured)
+    "account_prices": lambda: _proj("price", id1=F.col("sku_name"), id2=F.col("cloud"), t1=F.col("price_start_time"),
+                                    t2=F.col("price_end_time")),
 }
+#: inputs whose source is optional: read only when configured (a stream's inputs are fixed by its
+#: checkpoint, so turning one on or off means resetting the gold query's checkpoint)
+OPTIONAL_INPUTS = frozenset({"account_prices"})
+
+
+def gold_inputs(settings) -> dict:
+    """The inputs of the gold query for these settings (`GOLD_INPUTS` less unconfigured optional ones)."""
+    return {k: v for k, v in GOLD_INPUTS.items() if k not in OPTIONAL_INPUTS or k in settings.sources}
 
 
 def input_table(tables, name: str):
@@ -63,7 +74,7 @@ def touch_stream(ctx: PipelineContext) -> DataFrame:
     No per-trigger caps: a gold batch takes everything new, so a backfill computes gold once.
     """
     stream = None
-    for source, projection in GOLD_INPUTS.items():
+    for source, projection in gold_inputs(ctx.settings).items():
         cdf = read_cdf_stream(ctx.spark, input_table(ctx.tables, source), starting_version=0, keep_preimage=True)
         part = cdf.select(*projection())
         stream = part if stream is None else stream.unionByName(part)
@@ -117,7 +128,7 @@ def touch_batch(spark, tables, since: dict[str, int]) -> tuple[DataFrame, dict[s
     batches by hand; the streaming path never calls it.
     """
     frames, latest = [], dict(since)
-    for source, projection in GOLD_INPUTS.items():
+    for source, projection in gold_inputs(tables.settings).items():
         ref = input_table(tables, source)
         version = ref.version(spark)
         start = since.get(source, -1) + 1

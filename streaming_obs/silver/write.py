@@ -69,24 +69,30 @@ def silver_lookups(ctx: PipelineContext, source: str, session) -> dict[str, Data
             for name in ctx.quality.lookups_needed(f"silver.{source}")}
 
 
-def _first_per_record(ctx: PipelineContext, ref, rows: DataFrame, key: list[str], load_id: str) -> DataFrame:
+def _first_per_record(ctx: PipelineContext, ref, rows: DataFrame, key: list[str], load_id: str,
+                      dates: list | None = None) -> DataFrame:
     """The batch's rows whose key silver does not hold yet, first delivery per key.
 
     Silver's own rows of this same batch (a replay after the append committed) do not count as
     "already there", so the answer is the same on every attempt. The search is limited to the
-    batch's usage dates: a record's date is part of the record.
+    batch's usage dates (`dates`, when the caller knows them: a superset is fine): a record's
+    date is part of the record.
     """
     w = Window.partitionBy(*key).orderBy(F.col("_source_version").asc_nulls_last(),
                                          F.col("_source_commit_ts").asc_nulls_last())
     first = rows.withColumn("__rn", F.row_number().over(w)).where("__rn = 1").drop("__rn")
-    dates = [r[0] for r in first.select("usage_date").distinct().collect()]
+    if dates is None:
+        dates = [r[0] for r in first.select("usage_date").distinct().collect()]
     seen = (ref.read(ctx.spark).where(F.col("usage_date").isin(dates))
             .where(~F.col("_load_id").eqNullSafe(F.lit(load_id))).select(*key))
     return first.join(seen, key, "left_anti")
 
 
-def write_silver(ctx: PipelineContext, source: str, kept: DataFrame, info: BatchInfo) -> DataFrame | None:
+def write_silver(ctx: PipelineContext, source: str, kept: DataFrame, info: BatchInfo,
+                 dates: list | None = None) -> DataFrame | None:
     """Refine one batch's silver-shaped rows into silver.
+
+    `dates`: the batch's usage dates when the caller has them (saves a pass over the batch).
 
     Returns:
         For insert-only sources (usage), the rows this batch added to silver, materialised (the
@@ -100,7 +106,7 @@ def write_silver(ctx: PipelineContext, source: str, kept: DataFrame, info: Batch
         kept = masker(kept, ctx.settings)
     if spec["mode"] == "insert":
         load_id = info.txn_app(str(info.batch_id))
-        new = _first_per_record(ctx, ref, kept, spec["key"], load_id).drop("_source_version")
+        new = _first_per_record(ctx, ref, kept, spec["key"], load_id, dates).drop("_source_version")
         # Materialised once: appended to silver and priced for gold from the same rows.
         new = new.localCheckpoint(eager=True)
         retry_delta_conflicts(

@@ -230,7 +230,7 @@ def system_schema(source: str) -> StructType:
     """The official schema of a system table by its short name (e.g. ``billing_usage``).
 
     Raises:
-        KeyError: not one of `SOURCE_NAMES`.
+        KeyError: not one of `SOURCE_NAMES` or `OPTIONAL_SOURCE_NAMES`.
         DdlParseError: the shipped .ddl file is malformed.
     """
     return parse_ddl(system_ddl(source))

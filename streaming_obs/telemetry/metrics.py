@@ -187,6 +187,15 @@ SPECS: tuple[MetricSpec, ...] = (
         "{anomaly}",
     ),
     _s(
+        "streaming_obs.reconciliation.difference",
+        "gauge",
+        ("table", "measure"),
+        "Largest absolute difference, over the dates the last gold batch touched, between a table's "
+        "sums and the reference they must equal (table=silver: silver usage vs cost_daily; the "
+        "others: the gold table vs silver usage), per measure (list_cost, usage_quantity, net_cost); "
+        "0 when they reconcile (docs/architecture.md#reconciliation).",
+    ),
+    _s(
         "streaming_obs.cost_gauges.last_refresh_timestamp",
         "observable_gauge",
         (),

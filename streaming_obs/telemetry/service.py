@@ -132,6 +132,11 @@ class Telemetry:
             "streaming_obs.batch.rows_written", int(rows_written), query=query_name, table=target_table
         )
 
+    def record_reconciliation(self, differences: Mapping[tuple[str, str], float]) -> None:
+        """Set `streaming_obs_reconciliation_difference` per (table, measure) from a reconciliation."""
+        for (table, measure), value in differences.items():
+            self.instruments.set("streaming_obs.reconciliation.difference", float(value), table=table, measure=measure)
+
     @property
     def prometheus_url(self) -> str | None:
         """Scrape URL of the Prometheus endpoint, or None when it is off."""

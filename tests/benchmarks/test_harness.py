@@ -141,3 +141,30 @@ def test_targets_and_markdown(tmp_path):
     assert os.path.exists(tmp_path / "results.json") and os.path.exists(tmp_path / "results.md")
     assert json.loads((tmp_path / "results.json").read_text())["targets"][0]["status"] == "pass"
     assert all(os.path.exists(p) for p in paths)
+
+
+def test_step_log_receives_the_flows_batch_done_events(tmp_path):
+    """The bench routes structlog through the stdlib (as the CLI does): the flows' DEBUG
+    "batch done" events, with their per-step seconds, reach the harness's handler."""
+    import logging
+
+    from benchmarks.run import _StepLog
+    from streaming_obs.logs import configure_logging, get_logger
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    handler = _StepLog()
+    flows_log = logging.getLogger("streaming_obs.flows")
+    try:
+        configure_logging("WARNING", log_file=str(tmp_path / "bench.log"))
+        flows_log.setLevel(logging.DEBUG)
+        flows_log.addHandler(handler)
+        get_logger("streaming_obs.flows").debug("batch done", query="bronze_billing_usage", rows_in=3,
+                                                steps={"bronze": 0.5, "silver": 0.25})
+        get_logger("streaming_obs.flows").debug("something else")
+    finally:
+        flows_log.removeHandler(handler)
+        flows_log.setLevel(logging.NOTSET)
+        root.handlers[:], root.level = saved
+    assert [e["steps"] for e in handler.events] == [{"bronze": 0.5, "silver": 0.25}]
+    assert handler.events[0]["query"] == "bronze_billing_usage"

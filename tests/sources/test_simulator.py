@@ -413,6 +413,30 @@ def test_stream_steps_append_late_rows_corrections_prices_and_renames(spark, mak
     assert jobs.groupBy("workspace_id", "job_id").count().where("count >= 2").count() >= 1
 
 
+def test_other_tables_every_k_steps_write_the_same_rows_in_fewer_commits(spark, make_settings, tmp_path):
+    """others_every=2: usage is written every step, the other tables every second step covering
+    both intervals; what lands is the same as writing everything every step."""
+    def stream_in(sub, every):
+        settings = make_settings(simulator={**SIZES, "root": str(tmp_path / sub)})
+        return settings, SimulatorStream(spark, settings, rows_per_second=1, seed=SEED, start=T0,
+                                         rename_every=10_000, price_change_every=10_000, others_every=every)
+
+    (every_step, a), (every_other, b) = stream_in("a", 1), stream_in("b", 2)
+    times = [T0 + timedelta(minutes=m) for m in (2, 4, 6)]
+    counts_a = [a.step(t) for t in times]
+    counts_b = [b.step(t) for t in times]
+    assert [c["billing_usage"] for c in counts_b] == [c["billing_usage"] for c in counts_a]
+    assert counts_b[1]["node_timeline"] == 0 and counts_b[1]["job_run_timeline"] == 0  # a usage-only step
+    assert counts_b[2]["node_timeline"] == counts_a[1]["node_timeline"] + counts_a[2]["node_timeline"] > 0
+    for source in ("node_timeline", "job_run_timeline", "job_task_run_timeline", "audit", "billing_usage"):
+        rows_a = sorted(map(str, _read(spark, every_step, source).collect()))
+        rows_b = sorted(map(str, _read(spark, every_other, source).collect()))
+        assert rows_a == rows_b, source
+    usage_versions = spark.sql(f"DESCRIBE HISTORY delta.`{_path(every_other, 'billing_usage')}`").count()
+    node_versions = spark.sql(f"DESCRIBE HISTORY delta.`{_path(every_other, 'node_timeline')}`").count()
+    assert usage_versions > node_versions
+
+
 def test_stream_determinism_without_spark(history):
     settings, _ = history
     uni = universe_for(settings, SEED)

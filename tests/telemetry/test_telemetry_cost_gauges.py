@@ -147,6 +147,7 @@ def test_every_documented_metric_is_exposed_under_its_documented_name(spark, gol
         tel.record_restart("bronze_billing_usage", "ValueError")
         lst.onQueryProgress(QueryProgressEvent.fromJson({"progress": load_json("progress_bronze_next_batch.json")}))
         tel.record_batch_write("bronze_billing_usage", "plt_bronze.billing_usage", 20)
+        tel.record_reconciliation({("cost_by_job_daily", "list_cost"): 0.0})  # a gold batch's check
         wait_until(tel.refresh_cost_gauges, 300, interval_s=1, what="cost gauges read")
         assert tel.worker.drain(10)
         wait_until(lambda: tel.breaker_states["otlp"] == "open", 20, what="breaker to open on the dead collector")

@@ -139,6 +139,11 @@ def simulate_history(
     closes, news = history_price_changes(uni, start, stop)
     writer.merge_prices(spark, settings, closes, news)
     counts["list_prices"] += len(news)
+    if "account_prices" in settings.sources:  # optional: contract prices only when configured
+        from streaming_obs.sources.simulator.contract import contract_price_rows
+
+        counts["account_prices"] = writer.write_rows(spark, settings, "account_prices", contract_price_rows(uni),
+                                                     overwrite=True)
     for name in ("jobs", "clusters", "warehouses"):
         counts[name] = writer.write_rows(spark, settings, name, dims[name], overwrite=True)
     counts["job_run_timeline"] = writer.write_rows(

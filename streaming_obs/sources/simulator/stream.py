@@ -59,6 +59,10 @@ class SimulatorStream:
     `rename_every` steps a job, a cluster and a warehouse change (new SCD2 rows) and every
     `price_change_every` steps a list price changes (UPDATE of the open row + a new row).
 
+    With `others_every` = k > 1 the tables other than usage are written on every k-th step only,
+    each time covering everything since their last write (the same rows, in fewer commits), so
+    usage lands in small, frequent commits as a busy account's billing feed does.
+
     Missing tables are created on the first step, and the dimension tables (jobs, clusters,
     warehouses, list prices) seeded, so the stream also works without `simulate_history`.
     The data depends only on the seed and the `now` of each step.
@@ -75,6 +79,7 @@ class SimulatorStream:
         late_share: float = 0.1,
         rename_every: int = 60,
         price_change_every: int = 120,
+        others_every: int = 1,
     ) -> None:
         sim = settings.simulator
         self.spark = spark
@@ -87,6 +92,11 @@ class SimulatorStream:
         self.late_share = late_share
         self.rename_every = max(1, rename_every)
         self.price_change_every = max(1, price_change_every)
+        #: the tables other than usage are written every `others_every` steps (covering every
+        #: step since their last write): usage then lands in more, smaller commits
+        self.others_every = max(1, others_every)
+        self.last_others: datetime | None = as_utc(start) if start is not None else None
+        self._others_steps = 0
         self.universe = universe_for(settings, self.seed)
         self.last: datetime | None = as_utc(start) if start is not None else None
         self.steps = 0
@@ -97,7 +107,8 @@ class SimulatorStream:
     # -- one step ---------------------------------------------------------------------------
 
     def step(self, now: datetime | None = None) -> dict[str, int]:
-        """Append the data of (last step, now] to every table; returns rows written per table."""
+        """Append the data of (last step, now] to usage (and, on every `others_every`-th step, of
+        their last write to now to the other tables); returns rows written per table."""
         now = as_utc(now) if now is not None else datetime.now(UTC)
         lo = self.last if self.last is not None else now - timedelta(seconds=self.flush_seconds)
         counts = dict.fromkeys(SOURCE_NAMES, 0)
@@ -106,28 +117,36 @@ class SimulatorStream:
         if self.steps == 0:
             self._bootstrap(counts)
         uni = self.universe
-        runs = runs_between(uni, day_start(lo) - _DAY, now)
-        aps = ap_sessions_between(uni, day_start(lo) - _DAY, now)
-        rows = {
-            "job_run_timeline": run_timeline_rows(uni, runs, lo, now),
-            "job_task_run_timeline": task_timeline_rows(uni, runs, lo, now),
-            "clusters": [job_cluster_row(uni, r) for r in runs if r.new_cluster and lo < r.start <= now],
-        }
-        frames: dict[str, DataFrame | None] = {
-            "node_timeline": node_timeline_frame(self.spark, uni, node_sessions(runs, aps), lo, now),
-            "query_history": query_history_frame(
-                self.spark, uni, floor_hour(lo - timedelta(seconds=MAX_STATEMENT_SECONDS + 60)), now, lo, now
-            ),
-            "audit": audit_frame(self.spark, uni, floor_hour(lo), now, lo, now),
-            "billing_usage": self._usage(lo, now, runs, aps),
-        }
-        if self.steps % self.rename_every == self.rename_every - 1:
-            self._renames(now, rows)
+        others = self.steps % self.others_every == 0
+        lo_o = self.last_others if self.last_others is not None else lo
+        runs = runs_between(uni, day_start(min(lo, lo_o)) - _DAY, now)
+        aps = ap_sessions_between(uni, day_start(min(lo, lo_o)) - _DAY, now)
+        rows: dict[str, list] = {}
+        frames: dict[str, DataFrame | None] = {}
+        if others:
+            rows = {
+                "job_run_timeline": run_timeline_rows(uni, runs, lo_o, now),
+                "job_task_run_timeline": task_timeline_rows(uni, runs, lo_o, now),
+                "clusters": [job_cluster_row(uni, r) for r in runs if r.new_cluster and lo_o < r.start <= now],
+            }
+            frames = {
+                "node_timeline": node_timeline_frame(self.spark, uni, node_sessions(runs, aps), lo_o, now),
+                "query_history": query_history_frame(
+                    self.spark, uni, floor_hour(lo_o - timedelta(seconds=MAX_STATEMENT_SECONDS + 60)), now, lo_o, now
+                ),
+                "audit": audit_frame(self.spark, uni, floor_hour(lo_o), now, lo_o, now),
+            }
+            if self._others_steps % self.rename_every == self.rename_every - 1:
+                self._renames(now, rows)
+        frames["billing_usage"] = self._usage(lo, now, runs, aps)
         for name, data in rows.items():
             counts[name] += writer.write_rows(self.spark, self.settings, name, data)
         for name, df in frames.items():
             if df is not None:
                 counts[name] += writer.write_df(self.spark, self.settings, name, df)
+        if others:
+            self.last_others = now
+            self._others_steps += 1
         if self.steps % self.price_change_every == self.price_change_every - 1:
             counts["list_prices"] += self._price_change(now)
         self.last = now

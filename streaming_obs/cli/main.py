@@ -30,7 +30,7 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
 
 
 # The order of the commands in --help: what a first run needs first.
-for _group in (config, pipeline, ops, quarantine, deploy, finance):
+for _group in (config, pipeline, ops, finance, quarantine, deploy):
     _group.register(app)
 
 

@@ -3,11 +3,8 @@
 Two usage batches on the same keys with contract prices configured, a contract price change in
 between, each followed by a gold batch (the driving is test_incremental_property's): every gold
 table built batch by batch equals the recompute over the final silver, focus_costs and the
-net_cost of the gold query's cost tables included. cost_daily's net_cost is the exception the
-hot path (gold/hot.py, not ours to edit here) still has: its additive MERGE adds only the
-columns in hot.ADDITIVE, so a key that gets rows in two batches keeps the first batch's net_cost.
-That comparison is a strict xfail until "net_cost" joins ADDITIVE (and a contract price change
-reprices cost_daily like a list price change does).
+net_cost of every cost table included (cost_daily's is added in the usage batch: net_cost is in
+hot.ADDITIVE, and a contract price change reprices cost_daily like a list price change does).
 """
 
 from __future__ import annotations
@@ -91,17 +88,14 @@ def test_incremental_equals_recompute_with_contract_prices(built, name):
     spark, tables, ref_tables = built
     a = tables.gold(name).read(spark).drop("_updated_at")
     b = ref_tables.gold(name).read(spark).drop("_updated_at")
-    if name == "cost_daily":  # net_cost: see the strict xfail below
-        a, b = a.drop("net_cost"), b.drop("net_cost")
     assert _same(a, b), name
     # u1 5 x 0.08 and u3 3 x 0.07 (after the change at 12:00); u2 has no contract price: list 2 x 0.20
-    expected = {"cost_by_job_daily": Decimal("0.61"), "cost_by_tag_daily": Decimal("1.01"),
+    expected = {"cost_daily": Decimal("1.01"), "cost_by_job_daily": Decimal("0.61"), "cost_by_tag_daily": Decimal("1.01"),
                 "cost_by_compute_daily": Decimal("1.01")}
     if name in expected:
         assert tables.gold(name).read(spark).agg(F.sum("net_cost")).head()[0] == expected[name], name
 
 
-@pytest.mark.xfail(strict=True, reason="gold/hot.py adds only hot.ADDITIVE on matched keys: net_cost must join it")
 def test_cost_daily_net_cost_incremental_equals_recompute(built):
     spark, tables, ref_tables = built
     cols = ["usage_date", "workspace_id", "sku_name", "currency_code", "net_cost"]

@@ -63,6 +63,10 @@ class TelemetrySink(Protocol):
         """The supervisor restarted a failed query."""
         ...
 
+    def record_reconciliation(self, differences: Mapping[tuple[str, str], float]) -> None:
+        """The largest reconciliation difference per (table, measure)."""
+        ...
+
     def shutdown(self, timeout_s: float = 10) -> None:
         """Flush and stop (removes the listener)."""
         ...

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from streaming_obs.config.models import SOURCE_NAMES
+from streaming_obs.config.models import OPTIONAL_SOURCE_NAMES, SOURCE_NAMES
 from streaming_obs.errors import SqlTemplateError
 
 __all__ = ["load_sql", "render_sql", "system_ddl", "table_specs"]

@@ -2,7 +2,8 @@
 
 Errors that streaming_obs raises on purpose print as one line and exit 2; anything else is a
 bug and keeps its traceback. The commands live in one module per group (`config`, `pipeline`,
-`ops`, `quarantine`, `deploy`), which share `cli/common.py`; this module only assembles them.
+`ops`, `quarantine`, `deploy`, `finance`), which share `cli/common.py`; this module only
+assembles them.
 """
 
 from __future__ import annotations

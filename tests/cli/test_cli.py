@@ -81,8 +81,8 @@ def test_bootstrap_is_idempotent_and_audited_then_status(spark, tmp_path):
     assert as_json.exit_code == 0, as_json.output
     doc = json.loads(as_json.stdout)
     (audit_row,) = [t for t in doc["tables"] if t["table"] == "plt_ops.audit"]
-    assert audit_row["rows"] == 66 and isinstance(audit_row["version"], int)
-    assert len(doc["tables"]) == 33 and all(t["rows"] is not None for t in doc["tables"])
+    assert audit_row["rows"] == 68 and isinstance(audit_row["version"], int)
+    assert len(doc["tables"]) == 34 and all(t["rows"] is not None for t in doc["tables"])
     assert doc["queries"] == []
 
 

@@ -149,7 +149,7 @@ def test_the_first_signal_asks_for_a_stop_between_batches_the_second_stops_at_on
     import signal
     import threading
 
-    main = importlib.import_module("streaming_obs.cli.main")  # the module (the package exports main())
+    main = importlib.import_module("streaming_obs.cli.pipeline")  # the run/demo command group
     at_once = []
     monkeypatch.setattr(main, "_stop_now", lambda: at_once.append(True))
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

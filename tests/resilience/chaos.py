@@ -547,6 +547,7 @@ def summary(attempts: list[Attempt]) -> dict:
     return {
         "kills": len(killed),
         "kills_in_a_batch": sum(1 for a in killed if a.in_flight),
+        "distinct_batch_sets": len({frozenset(a.in_flight.items()) for a in killed if a.in_flight}),
         "distinct_places": len({a.place() for a in killed if a.in_flight}),
         "queries_hit": sorted({q for q, _ in hits}),
         "batches_hit": sorted({f"{q}#{b}" for q, b in hits}),

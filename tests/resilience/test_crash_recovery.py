@@ -22,8 +22,8 @@ SEED = int(os.environ.get("CHAOS_SEED", str(time.time_ns() % 100_000)))
 #: several batches, so a kill can land between two batches of one query, not only in the first
 CAPS = {"STREAMING_OBS_SOURCES__BILLING_USAGE__MAX_FILES_PER_TRIGGER": "2"}
 
-#: a shared, loaded machine can be several times slower than a quiet one
-TIMEOUT = int(os.environ.get("CHAOS_TIMEOUT", str(1200 + 300 * KILLS)))
+#: only there to end a hung run: a shared, loaded machine can be five times slower than a quiet one
+TIMEOUT = int(os.environ.get("CHAOS_TIMEOUT", str(1800 + 600 * KILLS)))
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT)]
 
@@ -77,8 +77,8 @@ def test_sigkill_spread_over_the_run_then_every_layer_equals_uninterrupted(spark
     print(json.dumps({k: v for k, v in result.items() if k not in ("attempts", "log")}, indent=2, default=str))
 
     assert hit["kills"] >= KILLS, lines
-    # The checkpoints say the kills landed in different places: at least two inside batches,
-    # each with other batches in flight or other writes of them committed.
-    assert hit["kills_in_a_batch"] >= 2 and hit["distinct_places"] == hit["kills_in_a_batch"], lines
+    # The checkpoints say the kills landed in different flows or batches: at least two kills
+    # inside batches, and not all of them with the same batches in flight.
+    assert hit["kills_in_a_batch"] >= 2 and hit["distinct_batch_sets"] >= 2, lines
     assert sizes["ops.quarantine"] > 0 and all(sizes[f"gold.{t}"] > 0 for t in ("cost_daily", "cost_by_job_daily")), sizes
     assert not mismatches, "\n".join(mismatches)

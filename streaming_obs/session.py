@@ -183,14 +183,34 @@ def _resolve(settings: Settings, package: str, cache: Path, timeout_s: float) ->
     return jars
 
 
+def _shipped_file(name: str) -> str:
+    """A real file path for a file shipped in the package.
+
+    The JVM opens these paths itself, so a file inside a zip (a wheel handed to spark-submit
+    with --py-files and imported from there) is copied out first, once per content, into a
+    directory named by its hash.
+    """
+    res = resources.files("streaming_obs") / name
+    if isinstance(res, Path) and res.is_file():
+        return str(res)
+    data = res.read_bytes()
+    out = Path(tempfile.gettempdir()) / f"streaming_obs-{hashlib.sha256(data).hexdigest()[:16]}" / name
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(out)  # atomic: two drivers starting at once never read half a file
+    return str(out)
+
+
 def log4j_config() -> str:
     """Path of the log4j2 properties file shipped in the wheel."""
-    return str(resources.files("streaming_obs") / "log4j2.properties")
+    return _shipped_file("log4j2.properties")
 
 
 def scheduler_pools() -> str:
     """Path of the FAIR scheduler pools shipped in the wheel (cost, sources, gold)."""
-    return str(resources.files("streaming_obs") / "fairscheduler.xml")
+    return _shipped_file("fairscheduler.xml")
 
 
 def _java_options(settings: Settings) -> str:

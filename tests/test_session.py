@@ -92,3 +92,20 @@ def test_stop_spark_leaves_a_session_it_did_not_build_alone():
     session.stop_spark(built)
     session.stop_spark(None)
     assert not reused.stopped and built.stopped
+
+
+def test_files_shipped_inside_a_zipped_wheel_are_copied_out_for_the_jvm(tmp_path, monkeypatch):
+    """spark-submit --py-files imports the package from the wheel itself: the JVM cannot open a
+    path inside the zip, so the pools file must land on disk (the CI failure of a cluster run)."""
+    import zipfile
+
+    shipped = (Path(session.__file__).parent / "fairscheduler.xml").read_bytes()
+    wheel = tmp_path / "streaming_obs-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("streaming_obs/fairscheduler.xml", shipped)
+    monkeypatch.setattr(session.resources, "files", lambda pkg: zipfile.Path(wheel, f"{pkg}/"))
+    monkeypatch.setattr(session.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    path = Path(session.scheduler_pools())
+    assert path.is_file() and path.read_bytes() == shipped
+    assert str(tmp_path / "tmp") in str(path) and ".whl" not in str(path)
+    assert session.scheduler_pools() == str(path)  # the same content: the same file, not a new copy

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from streaming_obs.context import PipelineContext
 
 __all__ = ["BatchInfo", "Flow", "BATCH_TS", "COST_POOL", "SOURCES_POOL", "GOLD_POOL", "freshness_observation", "with_batch_time", "apply_quality",
-           "record_lineage"]
+           "record_lineage", "batch_now"]
 
 #: Spark scheduler pools of the queries (streaming_obs/fairscheduler.xml)
 COST_POOL, SOURCES_POOL, GOLD_POOL = "cost", "sources", "gold"
@@ -101,7 +101,7 @@ def apply_quality(ctx: PipelineContext, df: DataFrame, table: str, info: BatchIn
                                 lookups=lookups or {}, now=now)
     if ctx.settings.governance.mask_pii:
         # quarantine keeps the raw row: it gets the same pseudonyms silver does
-        from streaming_obs.deploy.masking import mask_raw_rows
+        from streaming_obs.silver.masking import mask_raw_rows
 
         outcome.quarantine = mask_raw_rows(outcome.quarantine, df.schema, ctx.settings)
     return outcome.kept, outcome

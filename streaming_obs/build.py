@@ -42,10 +42,6 @@ def build_context(spark: SparkSession, settings: Settings, *, telemetry: bool = 
     ctx = PipelineContext.create(spark, settings, run_id)
     statements = bootstrap(spark, ctx.tables)
     ctx.quality = _quality_engine(spark, settings, ctx.tables)
-    if settings.governance.mask_pii:
-        from streaming_obs.silver.masking import mask_pii
-
-        ctx.extras["mask_pii"] = mask_pii
     if telemetry:
         from streaming_obs.telemetry import Telemetry
 

@@ -7,8 +7,8 @@ and `streaming_obs.telemetry.Telemetry` are the implementations `build.py` puts 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -72,10 +72,6 @@ class TelemetrySink(Protocol):
         ...
 
 
-#: A transform of a batch before it is written to silver, given the settings (PII masking).
-BatchTransform = Callable[["DataFrame", "Settings"], "DataFrame"]
-
-
 @dataclass
 class PipelineContext:
     """Shared, read-mostly state of one pipeline run."""
@@ -86,8 +82,6 @@ class PipelineContext:
     ops: OpsRecorder
     quality: QualityGate | None = None  # None when quality rules are off
     telemetry: TelemetrySink | None = None  # None when not exporting
-    #: Transforms silver/write.py looks up by name; its one use is "mask_pii".
-    extras: dict[str, BatchTransform] = field(default_factory=dict)
 
     @classmethod
     def create(cls, spark: SparkSession, settings: Settings, run_id: str, quality: QualityGate | None = None,

@@ -85,10 +85,6 @@ def _imports_of_private_names() -> list[str]:
     return problems
 
 
-#: Known, in files being rewritten elsewhere (the hot path): batch.py's __all__ is to gain batch_now.
-_PENDING = {"streaming_obs.flows imports batch_now from streaming_obs.batch"}
-
-
 def test_modules_import_only_public_names_of_each_other():
-    problems = [p for p in _imports_of_private_names() if p not in _PENDING]
+    problems = _imports_of_private_names()
     assert not problems, "\n".join(problems)

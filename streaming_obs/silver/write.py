@@ -19,6 +19,7 @@ from streaming_obs.bootstrap import silver_specs
 from streaming_obs.merge import latest_per_key, merge_upsert
 from streaming_obs.resilience.idempotency import idempotent_write
 from streaming_obs.resilience.retry import retry_delta_conflicts
+from streaming_obs.silver.masking import mask_pii
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -101,9 +102,8 @@ def write_silver(ctx: PipelineContext, source: str, kept: DataFrame, info: Batch
     spec = silver_specs()[source]
     ref = ctx.tables.silver(source)
     session = kept.sparkSession
-    masker = ctx.extras.get("mask_pii")
-    if masker is not None:
-        kept = masker(kept, ctx.settings)
+    if ctx.settings.governance.mask_pii:
+        kept = mask_pii(kept, ctx.settings)
     if spec["mode"] == "insert":
         load_id = info.txn_app(str(info.batch_id))
         new = _first_per_record(ctx, ref, kept, spec["key"], load_id, dates).drop("_source_version")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
+from streaming_obs.observations import FRESHNESS_FIELD, FRESHNESS_ROWS, freshness_name
 from streaming_obs.ops.recorder import commit_info
 
 if TYPE_CHECKING:
@@ -73,9 +74,9 @@ def freshness_observation(df: DataFrame, query_name: str) -> DataFrame:
     """Attach the named observation the telemetry listener reads: newest source commit time and
     row count of each batch, computed in the batch's own pass (no extra action)."""
     return df.observe(
-        f"fresh_{query_name}",
-        F.max("_source_commit_ts").alias("max_source_commit_ts"),
-        F.count(F.lit(1)).alias("rows"),
+        freshness_name(query_name),
+        F.max("_source_commit_ts").alias(FRESHNESS_FIELD),
+        F.count(F.lit(1)).alias(FRESHNESS_ROWS),
     )
 
 

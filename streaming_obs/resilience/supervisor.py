@@ -12,13 +12,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tenacity import wait_exponential
 
 from streaming_obs.errors import BatchStopped, PipelineError
-from streaming_obs.logs import get_logger, notice
+from streaming_obs.logs import get_logger, jvm_to_file, notice
 from streaming_obs.resilience.retry import DELTA_CONFLICTS
 
 if TYPE_CHECKING:
@@ -135,11 +136,15 @@ def graceful_stop(queries: list[StreamingQuery], timeout_s: float, *,
         log.info("stop deadline passed: stopping mid-batch", queries=late, timeout_s=timeout_s)
         notice(f"still mid-batch after {timeout_s:.0f}s: {', '.join(late)}; stopped there, the next start "
                "replays those batches (exactly-once)")
+        jvm_to_file()  # what Spark says about the work it abandons goes to the log file
         _interrupting.set()
     try:
-        for query in queries:
-            if id(query) not in stopped:
+        for query in queries:  # ended ones: `stop()` only releases what they hold
+            if id(query) not in stopped and query not in pending:
                 _stop(query)
+        if pending:  # each `stop()` waits for its thread: cut them all at once, not one after another
+            with ThreadPoolExecutor(max_workers=len(pending), thread_name_prefix="stop") as pool:
+                list(pool.map(_stop, pending))
     finally:
         _interrupting.clear()
     return late

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["run_demo", "Dashboard"]
 
+#: the prices and usage queries run alone until the first cost is in, at most this long (a few
+#: seconds on an idle laptop; on a loaded 2-core machine every first batch at once took minutes)
+COST_FIRST_S = 120
+
 
 class Dashboard:
     """Ties the tracker, the gold figures and the output (Live screen or summary lines) together."""
@@ -111,7 +115,7 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
                     live.update(dash.screen())
 
                 result = run(settings, duration_s=duration_s, spark=spark, stop_event=stop_event, ctx=ctx,
-                             on_tick=tick)
+                             on_tick=tick, cost_first_s=COST_FIRST_S)
                 dash.final_figures()
                 live.update(dash.screen())
         else:
@@ -120,7 +124,8 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
                 if dash.due_summary():
                     console.print(dash.summary(), soft_wrap=True, highlight=False)
 
-            result = run(settings, duration_s=duration_s, spark=spark, stop_event=stop_event, ctx=ctx, on_tick=tick)
+            result = run(settings, duration_s=duration_s, spark=spark, stop_event=stop_event, ctx=ctx, on_tick=tick,
+                         cost_first_s=COST_FIRST_S)
             dash.final_figures()
             console.print(dash.summary(), soft_wrap=True, highlight=False)
     finally:

@@ -282,3 +282,36 @@ def test_launch_stops_starting_flows_once_the_duration_is_over():
     sup.launch([SimpleNamespace(name="a")], until=time.monotonic() + 60, on_started=lambda s: seen.append(list(s.watched)))
     sup.launch([SimpleNamespace(name="b"), SimpleNamespace(name="c")], until=time.monotonic() - 1)
     assert list(sup.watched) == ["a"] and seen == [["a"]]  # the console saw it come
+
+
+def test_cost_first_waits_for_the_usage_querys_first_rows_or_its_deadline_or_a_stop():
+    from streaming_obs import runner
+
+    class _Usage:
+        def __init__(self, after):
+            self.calls, self.after = 0, after
+
+        @property
+        def recentProgress(self):  # noqa: N802 - pyspark's name
+            self.calls += 1
+            return [{"numInputRows": 5}] if self.calls > self.after else [{"numInputRows": 0}]
+
+    def sup_with(query):
+        sup = _sup(threading.Event())
+        sup.check = lambda: None
+        sup.watched["bronze_billing_usage"] = sv._Watched(SimpleNamespace(name="bronze_billing_usage"), query)
+        return sup
+
+    ticks = []
+    sup = sup_with(_Usage(after=2))
+    t0 = time.monotonic()
+    runner._until_cost(sup, time.monotonic() + 30, sup.stop_event, ticks.append)
+    assert sup.watched["bronze_billing_usage"].query.calls == 3 and len(ticks) == 2 and time.monotonic() - t0 < 5
+    sup = sup_with(_Usage(after=10**9))
+    t0 = time.monotonic()
+    runner._until_cost(sup, time.monotonic() + 1.5, sup.stop_event, None)
+    assert 1.5 <= time.monotonic() - t0 < 4  # no rows yet: the others start at the deadline
+    sup.stop_event.set()
+    t0 = time.monotonic()
+    runner._until_cost(sup, time.monotonic() + 30, sup.stop_event, None)
+    assert time.monotonic() - t0 < 1

@@ -41,6 +41,8 @@ class RunResult:
     batches: dict[str, int] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: queries whose batch was still running at the stop's deadline (replayed on the next start)
+    cut: list[str] = field(default_factory=list)
 
 
 def _poll_snapshots(ctx: PipelineContext, due: dict[str, float], force: bool = False) -> int:
@@ -161,7 +163,7 @@ def run(
                 if on_tick is not None:
                     on_tick(sup)
                 stop_event.wait(1.0)
-            sup.stop_all(settings.resilience.stop_timeout_seconds)
+            result.cut = sup.stop_all(settings.resilience.stop_timeout_seconds)
             _record(result, sup)
     except BaseException as exc:
         status = f"failed: {type(exc).__name__}"

@@ -136,5 +136,7 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
             ctx.telemetry.shutdown()  # removes the listener before the session stops
     took = result.seconds if result is not None else time.monotonic() - dash.t0
     log = current_log_file()
-    console.print(f"demo stopped cleanly after {took:.0f}s; tables under {settings.storage.warehouse}"
+    n = len(result.cut) if result is not None else 0
+    cut = f" ({n} batch{'es' if n > 1 else ''} still running at the stop's deadline left for the next start)" if n else ""
+    console.print(f"demo stopped cleanly after {took:.0f}s{cut}; tables under {settings.storage.warehouse}"
                   + (f"; log: {log}" if log else ""), soft_wrap=True, highlight=False)

@@ -400,10 +400,11 @@ class Supervisor:
         """True when every query finished without error (available-now runs)."""
         return all(w.done for w in self.watched.values())
 
-    def stop_all(self, timeout_s: float) -> None:
-        """Graceful stop of every query, all within `timeout_s` (launch order: upstream first)."""
+    def stop_all(self, timeout_s: float) -> list[str]:
+        """Graceful stop of every query, all within `timeout_s` (launch order: upstream first);
+        returns the queries whose batch the deadline cut (`graceful_stop`)."""
         self.stop_event.set()  # from now on no batch starts its work (`stop_gate`)
-        graceful_stop(self.queries, timeout_s, before_stop=self.before_stop)
+        return graceful_stop(self.queries, timeout_s, before_stop=self.before_stop)
 
 
 @dataclass

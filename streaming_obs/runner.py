@@ -165,6 +165,8 @@ def run(
                 stop_event.wait(1.0)
             result.cut = sup.stop_all(settings.resilience.stop_timeout_seconds)
             _record(result, sup)
+            if on_tick is not None:  # the console's last screen: the batches the stop let finish
+                on_tick(sup)
     except BaseException as exc:
         status = f"failed: {type(exc).__name__}"
         sup.stop_all(5)

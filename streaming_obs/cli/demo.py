@@ -6,8 +6,11 @@ file meanwhile. Without a terminal (CI, a pipe) one summary line is printed ever
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +81,28 @@ class Dashboard:
         return False
 
 
+@contextlib.contextmanager
+def _keys_not_echoed() -> Iterator[None]:
+    """While the live console redraws, the terminal does not echo keys: the `^C` a terminal
+    echoes would move the cursor under the console, and the next redraw would leave a stale line
+    above it. Ctrl-C still signals (only echo is off)."""
+    try:
+        import termios
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (ImportError, OSError, ValueError):  # not a terminal (or not POSIX): nothing to do
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
 def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_per_second: float | None,
              stop_event: threading.Event, spark: SparkSession | None = None, console: Console | None = None,
              summary_every_s: float = 10.0) -> None:
@@ -108,8 +133,8 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
     dash.reader.start()
     try:
         if console.is_terminal:
-            with terminal_muted(), Live(dash.screen(), console=console, refresh_per_second=2,
-                                        vertical_overflow="visible") as live:
+            with terminal_muted(), _keys_not_echoed(), Live(dash.screen(), console=console, refresh_per_second=2,
+                                                            vertical_overflow="visible") as live:
                 def tick(sup: Any) -> None:
                     dash.observe(sup)
                     live.update(dash.screen())
@@ -137,6 +162,7 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
     took = result.seconds if result is not None else time.monotonic() - dash.t0
     log = current_log_file()
     n = len(result.cut) if result is not None else 0
-    cut = f" ({n} batch{'es' if n > 1 else ''} still running at the stop's deadline left for the next start)" if n else ""
+    cut = (f" ({n} batch{'es' if n > 1 else ''} still running at the stop's deadline left for the next start)"
+           if n else "")
     console.print(f"demo stopped cleanly after {took:.0f}s{cut}; tables under {settings.storage.warehouse}"
                   + (f"; log: {log}" if log else ""), soft_wrap=True, highlight=False)

@@ -14,20 +14,14 @@ import yaml
 
 from streaming_obs.config.models import OPTIONAL_SOURCE_NAMES, SOURCE_NAMES
 from streaming_obs.identifiers import validate_identifier
-from streaming_obs.sqlfiles import load_sql, render_sql, table_specs
+from streaming_obs.sqlfiles import load_sql, render_sql, system_ddl, table_specs
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from streaming_obs.tables import TableRef, Tables
 
-__all__ = ["bootstrap", "ddl_statements", "silver_specs", "layer_columns", "system_ddl"]
-
-
-def system_ddl(source: str) -> str:
-    """Column list of a system table as documented (sql/ddl/system/<source>.ddl, comments dropped)."""
-    text = load_sql(f"ddl/system/{source}.ddl")
-    return " ".join(line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("--"))
+__all__ = ["bootstrap", "ddl_statements", "silver_specs", "layer_columns"]
 
 
 @lru_cache(maxsize=None)

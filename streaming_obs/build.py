@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from streaming_obs.bootstrap import bootstrap
 from streaming_obs.config.models import SOURCE_NAMES
@@ -14,11 +14,13 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from streaming_obs.config.models import Settings
+    from streaming_obs.quality import QualityEngine
+    from streaming_obs.tables import Tables
 
 __all__ = ["build_context"]
 
 
-def _quality_engine(spark: SparkSession, settings: Settings, tables) -> Any | None:
+def _quality_engine(spark: SparkSession, settings: Settings, tables: Tables) -> QualityEngine | None:
     if not settings.quality.enabled:
         return None
     from streaming_obs.quality import QualityEngine
@@ -41,7 +43,7 @@ def build_context(spark: SparkSession, settings: Settings, *, telemetry: bool = 
     statements = bootstrap(spark, ctx.tables)
     ctx.quality = _quality_engine(spark, settings, ctx.tables)
     if settings.governance.mask_pii:
-        from streaming_obs.deploy.masking import mask_pii
+        from streaming_obs.silver.masking import mask_pii
 
         ctx.extras["mask_pii"] = mask_pii
     if telemetry:

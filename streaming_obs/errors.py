@@ -1,6 +1,13 @@
-"""Every error streaming_obs raises on purpose. Catch `StreamingObsError` for all of them."""
+"""Every error streaming_obs raises on purpose. Catch `StreamingObsError` for all of them.
+
+An error says itself whether restarting the streaming query it stopped can help: `fatal`, and
+for a fatal one its `cause` and `remedy`, which the supervisor puts in the message that ends
+the run.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 __all__ = [
     "StreamingObsError",
@@ -20,7 +27,6 @@ __all__ = [
     "CheckpointError",
     "PipelineError",
     "BatchStopped",
-    "NotBuiltError",
     "TelemetryStartError",
     "ReconciliationError",
     "ExportError",
@@ -30,9 +36,20 @@ __all__ = [
 class StreamingObsError(Exception):
     """Base class of every error raised by streaming_obs."""
 
+    #: True when no restart of the failed query can heal it: the supervisor stops the run.
+    fatal: ClassVar[bool] = False
+    #: Why no restart heals it (fatal errors), for the supervisor's message.
+    cause: ClassVar[str] = ""
+    #: What to do about it (fatal errors), for the supervisor's message.
+    remedy: ClassVar[str] = ""
+
 
 class ConfigError(StreamingObsError):
     """A configuration value is missing or invalid; the message names the file and the key."""
+
+    fatal = True
+    cause = "the configuration is invalid"
+    remedy = "fix the named file and key"
 
     def __init__(self, source: str, key: str, problem: str) -> None:
         self.source = source
@@ -43,6 +60,10 @@ class ConfigError(StreamingObsError):
 
 class InvalidIdentifierError(StreamingObsError, ValueError):
     """A catalog, schema, table name or path would not be a safe SQL identifier."""
+
+    fatal = True
+    cause = "a configured name is not a safe identifier"
+    remedy = "fix the named key"
 
 
 class SqlTemplateError(StreamingObsError):
@@ -67,6 +88,10 @@ class QualityRuleError(StreamingObsError):
 
 class QualityFailError(StreamingObsError):
     """A rule with action `fail` was broken; the stream must stop and not be restarted."""
+
+    fatal = True
+    cause = "a quality rule with action 'fail' was broken"
+    remedy = "fix or quarantine the offending rows, or change the rule's action, then restart"
 
 
 class QualityViolationError(QualityFailError):
@@ -103,6 +128,10 @@ class StorageError(StreamingObsError):
 class CheckpointError(StorageError):
     """A checkpoint location is unusable (not writable, belongs to another query, ...)."""
 
+    fatal = True
+    cause = "the checkpoint location is unusable"
+    remedy = "make the checkpoint root writable"
+
 
 class PipelineError(StreamingObsError):
     """A streaming query failed and could not be recovered."""
@@ -126,10 +155,6 @@ class BatchStopped(StreamingObsError):
 
 class TelemetryStartError(ConfigError):
     """A telemetry endpoint cannot start as configured (Prometheus port taken, host unknown)."""
-
-
-class NotBuiltError(StreamingObsError):
-    """The requested capability is not available in this build."""
 
 
 class ReconciliationError(StreamingObsError):

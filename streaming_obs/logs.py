@@ -1,4 +1,10 @@
-"""Structured logging. Library code only asks for loggers; `configure_logging` is for entry points.
+"""Structured logging: structlog over the standard library's `logging`. Library code only asks
+for loggers (`get_logger`); `configure_logging` is for entry points.
+
+Every logger of the package is a structlog logger wrapping the stdlib logger of its module, so
+its lines go where the entry point sends stdlib logging (Spark's and the dependencies' lines
+too); without an entry point, Python's defaults apply (warnings and up on stderr). Log with an
+event and key-values: ``log.warning("quality rule skipped", table=t, rule=r)``.
 
 Where lines go, once an entry point has configured logging with a log file:
 * the file gets everything from the configured level (INFO) up, Python's and Spark's alike;
@@ -28,8 +34,9 @@ KEEP_LOG_FILES = 20
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A structlog logger bound to the standard-library logger `name` (no global setup)."""
-    return structlog.get_logger(name)
+    """A structlog logger over the standard-library logger `name` (no global setup: its
+    processors are whatever the entry point configured, structlog's defaults before that)."""
+    return structlog.wrap_logger(logging.getLogger(name))
 
 
 def current_log_file() -> str | None:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from streaming_obs.config.models import Settings
 
-__all__ = ["get_spark", "stop_spark", "check_java", "java_major_version", "delta_jars", "jar_cache_dir"]
+__all__ = ["get_spark", "stop_spark", "check_java", "java_major_version", "delta_jars", "jar_cache_dir", "local_conf"]
 
 _DELTA_EXT = "io.delta.sql.DeltaSparkSessionExtension"
 _DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -203,7 +203,9 @@ def _java_options(settings: Settings) -> str:
     return " ".join(opts)
 
 
-def _local_conf(settings: Settings, jars: list[str] | None = None) -> dict[str, str]:
+def local_conf(settings: Settings, jars: list[str] | None = None) -> dict[str, str]:
+    """The Spark confs of a session `get_spark` builds (Delta, UI and bind address, logging,
+    `spark.conf` of the settings); the spark-submit driver sets them on its own session."""
     s = settings.spark
     conf = {
         "spark.sql.extensions": _DELTA_EXT,
@@ -318,7 +320,7 @@ def get_spark(settings: Settings) -> SparkSession:
     if active is not None:
         return active
     check_java()
-    conf = _local_conf(settings, delta_jars(settings))
+    conf = local_conf(settings, delta_jars(settings))
     builder = SparkSession.builder.master(settings.spark.master).appName(settings.spark.app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -14,9 +14,10 @@ from typing import Any
 
 import yaml
 
+from streaming_obs.config.models import OPTIONAL_SOURCE_NAMES, SOURCE_NAMES
 from streaming_obs.errors import SqlTemplateError
 
-__all__ = ["load_sql", "render_sql", "table_specs"]
+__all__ = ["load_sql", "render_sql", "system_ddl", "table_specs"]
 
 # Used with fullmatch (a `$` anchor would let a trailing newline through).
 _PLACEHOLDER_OK = re.compile(r"delta\.`[A-Za-z0-9_./:@+=~-]+`|[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}|[A-Za-z0-9_ ,()<>:`]*")
@@ -60,3 +61,18 @@ def render_sql(name: str, **identifiers: str) -> str:
 def table_specs() -> dict[str, Any]:
     """The table definitions of `sql/ddl/tables.yaml`."""
     return yaml.safe_load(load_sql("ddl/tables.yaml"))
+
+
+@lru_cache(maxsize=None)
+def system_ddl(source: str) -> str:
+    """The column list of a source's system table (`sql/ddl/system/<source>.ddl`) as one line
+    of DDL, comments stripped: usable in `CREATE TABLE t (<ddl>)`, `spark.read.schema(<ddl>)` or
+    `streaming_obs.sources.schemas.parse_ddl`.
+
+    Raises:
+        KeyError: not one of `SOURCE_NAMES` or `OPTIONAL_SOURCE_NAMES`.
+    """
+    if source not in SOURCE_NAMES and source not in OPTIONAL_SOURCE_NAMES:
+        raise KeyError(f"unknown source {source!r}; known: {', '.join(SOURCE_NAMES)}")
+    lines = [re.sub(r"--.*$", "", line).strip() for line in load_sql(f"ddl/system/{source}.ddl").splitlines()]
+    return re.sub(r"\s+", " ", " ".join(x for x in lines if x)).replace("< ", "<").replace(" >", ">")

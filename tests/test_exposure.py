@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 from streaming_obs.resilience.paths import make_private_dirs
-from streaming_obs.session import _local_conf
+from streaming_obs.session import local_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker" / "docker-compose.yml"
 
 
 def test_local_spark_binds_loopback_with_the_ui_off(make_settings):
-    conf = _local_conf(make_settings())
+    conf = local_conf(make_settings())
     assert conf["spark.driver.bindAddress"] == "127.0.0.1"
     assert conf["spark.driver.host"] == "127.0.0.1"
     assert conf["spark.ui.enabled"] == "false"
@@ -28,13 +28,13 @@ def test_local_spark_binds_loopback_with_the_ui_off(make_settings):
     from streaming_obs.config import load_settings
 
     shipped = load_settings("local", environ={})
-    assert shipped.spark.ui is False and _local_conf(shipped)["spark.driver.bindAddress"] == "127.0.0.1"
+    assert shipped.spark.ui is False and local_conf(shipped)["spark.driver.bindAddress"] == "127.0.0.1"
 
 
 def test_a_cluster_master_keeps_a_reachable_driver_and_user_conf_wins(make_settings):
-    cluster = _local_conf(make_settings(spark={"master": "spark://head:7077"}))
+    cluster = local_conf(make_settings(spark={"master": "spark://head:7077"}))
     assert "spark.driver.bindAddress" not in cluster and "spark.driver.host" not in cluster
-    mine = _local_conf(make_settings(spark={"conf": {"spark.driver.host": "10.0.0.5", "spark.ui.enabled": "true"}}))
+    mine = local_conf(make_settings(spark={"conf": {"spark.driver.host": "10.0.0.5", "spark.ui.enabled": "true"}}))
     assert mine["spark.driver.host"] == "10.0.0.5" and mine["spark.ui.enabled"] == "true"
 
 

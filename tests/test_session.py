@@ -61,7 +61,7 @@ def test_unreachable_maven_central_says_so_in_one_line_with_the_offline_route(ma
 def test_driver_options_carry_utc_the_shipped_log4j_config_and_the_log_file(settings, tmp_path, monkeypatch):
     monkeypatch.setitem(logs._state, "file", str(tmp_path / "run.log"))
     monkeypatch.setitem(logs._state, "verbose", False)
-    conf = session._local_conf(settings, ["/opt/a.jar", "/opt/b.jar"])
+    conf = session.local_conf(settings, ["/opt/a.jar", "/opt/b.jar"])
     opts = conf["spark.driver.extraJavaOptions"]
     assert "-Duser.timezone=UTC" in opts and f"-Dstreaming_obs.log.file={tmp_path / 'run.log'}" in opts
     assert "-Dstreaming_obs.console.level=ERROR" in opts
@@ -70,11 +70,11 @@ def test_driver_options_carry_utc_the_shipped_log4j_config_and_the_log_file(sett
     assert "${sys:streaming_obs.console.level:-ERROR}" in config.read_text()
     assert conf["spark.jars"] == "/opt/a.jar,/opt/b.jar" and "spark.jars.packages" not in conf
     monkeypatch.setitem(logs._state, "verbose", True)
-    assert "-Dstreaming_obs.console.level=INFO" in session._local_conf(settings)["spark.driver.extraJavaOptions"]
+    assert "-Dstreaming_obs.console.level=INFO" in session.local_conf(settings)["spark.driver.extraJavaOptions"]
 
 
 def test_a_users_driver_options_keep_ours_underneath(make_settings):
-    conf = session._local_conf(make_settings(spark={"conf": {"spark.driver.extraJavaOptions": "-Xss4m"}}))
+    conf = session.local_conf(make_settings(spark={"conf": {"spark.driver.extraJavaOptions": "-Xss4m"}}))
     opts = conf["spark.driver.extraJavaOptions"]
     assert opts.endswith("-Xss4m") and "-Duser.timezone=UTC" in opts
 

@@ -24,6 +24,7 @@ from rich.table import Table
 from streaming_obs.cli.progress import progress_dict
 from streaming_obs.config.models import SOURCE_NAMES
 from streaming_obs.logs import get_logger
+from streaming_obs.observations import FRESHNESS_FIELD, is_freshness_name
 
 __all__ = ["SourceTracker", "SourceRow", "Figures", "FigureReader", "render", "summary_line", "source_of"]
 
@@ -60,10 +61,10 @@ def _epoch(ts: Any) -> float | None:
 
 def _commit_ts(p: dict[str, Any]) -> float | None:
     for name, value in (p.get("observedMetrics") or {}).items():
-        if not name.startswith("fresh"):
+        if not is_freshness_name(name):
             continue
         obs = value.asDict() if hasattr(value, "asDict") else value
-        return _epoch((obs or {}).get("max_source_commit_ts"))
+        return _epoch((obs or {}).get(FRESHNESS_FIELD))
     return None
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from streaming_obs.cli.options import DEFAULT_ENV, ConfDirOpt, EnvOpt
+from streaming_obs.cli.common import DEFAULT_ENV, ConfDirOpt, EnvOpt, friendly, settings_for, spark_for
 
 __all__ = ["export_app", "parse_day", "reconcile", "register", "render_report"]
 
@@ -64,6 +64,7 @@ def render_report(report, echo=typer.echo) -> None:
          f"tolerance {report.tolerance:g}")
 
 
+@friendly
 def reconcile(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
               start: Annotated[str | None, typer.Option("--from", help="First usage date (YYYY-MM-DD).")] = None,
               end: Annotated[str | None, typer.Option("--to", help="Last usage date (YYYY-MM-DD).")] = None,
@@ -71,53 +72,39 @@ def reconcile(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
               no_source: Annotated[bool, typer.Option("--no-source", help="Skip the check against the source tables.")] = False,
               as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False) -> None:
     """Check that gold's cost adds up: source = silver = cost_daily = every breakdown. Exit 1 beyond the tolerance."""
+    from streaming_obs.gold.reconcile import reconcile as do_reconcile
+    from streaming_obs.tables import Tables
 
-    def go() -> int:
-        from streaming_obs.cli.main import _spark, settings_for
-        from streaming_obs.gold.reconcile import reconcile as do_reconcile
-        from streaming_obs.tables import Tables
-
-        first, last = parse_day(start, "--from"), parse_day(end, "--to")  # before Spark starts
-        settings = settings_for(env, config_dir, command="reconcile")
-        tol = settings.cost.reconcile.tolerance if tolerance is None else tolerance
-        report = do_reconcile(_spark(settings), Tables(settings), settings, start=first, end=last, tolerance=tol,
-                              source=not no_source)
-        if as_json:
-            typer.echo(json.dumps(report.as_json(), indent=2, default=str))
-        else:
-            render_report(report)
-        return 0 if report.ok else 1
-
-    from streaming_obs.cli.main import friendly
-
-    code = friendly(go)()
-    if code:
-        raise typer.Exit(code)
+    first, last = parse_day(start, "--from"), parse_day(end, "--to")  # before Spark starts
+    settings = settings_for(env, config_dir, command="reconcile")
+    tol = settings.cost.reconcile.tolerance if tolerance is None else tolerance
+    report = do_reconcile(spark_for(settings), Tables(settings), settings, start=first, end=last, tolerance=tol,
+                          source=not no_source)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2, default=str))
+    else:
+        render_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @export_app.command("focus")
+@friendly
 def export_focus(month: Annotated[str, typer.Option(help="Billing period YYYY-MM (e.g. 2026-11).")],
                  out: Annotated[str, typer.Option(help="Output file: FILE.parquet or FILE.csv.")],
                  env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None) -> None:
     """Write one billing month of gold focus_costs as a FOCUS 1.2 CostAndUsage file."""
+    from streaming_obs.gold.focus import FOCUS_VERSION, check_out_path, focus_month
+    from streaming_obs.gold.focus import export_focus as do_export
+    from streaming_obs.tables import Tables
 
-    def go() -> None:
-        from streaming_obs.cli.main import _spark, settings_for
-        from streaming_obs.gold.focus import FOCUS_VERSION, check_out_path, focus_month
-        from streaming_obs.gold.focus import export_focus as do_export
-        from streaming_obs.tables import Tables
-
-        focus_month(month)  # bad input fails before Spark starts
-        check_out_path(out)
-        settings = settings_for(env, config_dir, command="export")
-        result = do_export(_spark(settings), Tables(settings), month, out)
-        sums = ", ".join(f"{c} {v}" for c, v in sorted(result.billed_cost.items())) or "none"
-        typer.echo(f"FOCUS {FOCUS_VERSION}: {result.rows} row(s) of {month} to {result.path}; BilledCost {sums}"
-                   + (f"; {result.unpriced_rows} unpriced record(s) left out (no currency)" if result.unpriced_rows else ""))
-
-    from streaming_obs.cli.main import friendly
-
-    friendly(go)()
+    focus_month(month)  # bad input fails before Spark starts
+    check_out_path(out)
+    settings = settings_for(env, config_dir, command="export")
+    result = do_export(spark_for(settings), Tables(settings), month, out)
+    sums = ", ".join(f"{c} {v}" for c, v in sorted(result.billed_cost.items())) or "none"
+    typer.echo(f"FOCUS {FOCUS_VERSION}: {result.rows} row(s) of {month} to {result.path}; BilledCost {sums}"
+               + (f"; {result.unpriced_rows} unpriced record(s) left out (no currency)" if result.unpriced_rows else ""))
 
 
 def register(app: typer.Typer) -> None:

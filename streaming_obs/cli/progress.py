@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from streaming_obs.observations import FRESHNESS_FIELD, freshness_name
+
 __all__ = ["progress_dict", "query_row"]
 
 
@@ -20,10 +22,10 @@ def progress_dict(progress: Any) -> dict[str, Any]:
 
 
 def _freshness(p: dict[str, Any], name: str, now: datetime) -> float | None:
-    observed = (p.get("observedMetrics") or {}).get(f"fresh_{name}") or {}
+    observed = (p.get("observedMetrics") or {}).get(freshness_name(name)) or {}
     if hasattr(observed, "asDict"):  # a lastProgress dict may carry observations as Rows
         observed = observed.asDict()
-    ts = observed.get("max_source_commit_ts")
+    ts = observed.get(FRESHNESS_FIELD)
     if not ts:
         return None
     if isinstance(ts, str):

@@ -2,7 +2,8 @@
 
 No workspace is reachable from a laptop or CI, so the bundle is checked against what it names:
 the wheel it builds (package name, console-script entry point), the CLI it calls (subcommand and
-options, parsed by the CLI's own parser without running it), the environment configs its targets
+options, parsed by the CLI's own parser without running it: the caller passes that parser in,
+so this module never imports the CLI), the environment configs its targets
 select (`conf/<target>.yaml`, real `system.*` sources in append/snapshot modes), and, when the
 `databricks-bundles` package is installed, Databricks' own typed model of a job.
 """
@@ -31,7 +32,6 @@ __all__ = [
     "resolve",
     "wheel_tasks",
     "setup_metadata",
-    "cli_argument_problem",
     "check_bundle",
 ]
 
@@ -230,39 +230,6 @@ def setup_metadata(root: str | os.PathLike[str]) -> tuple[str, dict[str, str]]:
     raise ValueError("setup.py has no setup(...) call")
 
 
-def cli_argument_problem(args: list[str] | tuple[str, ...]) -> str | None:
-    """Check `streaming-obs <args>` against the real CLI without running the command.
-
-    The arguments are parsed with ``--help`` appended, through Typer's test runner: an unknown
-    subcommand or option fails the parse, while the command itself never runs. Option *values*
-    are not converted (``--help`` ends the parse first); `check_bundle` checks ``--env`` itself.
-
-    Returns:
-        None when the subcommand and options exist, else the CLI's message.
-        ``"CLI not available"`` when `streaming_obs.cli.main` has no Typer app.
-    """
-    import importlib
-
-    import typer
-    from typer.testing import CliRunner
-
-    try:
-        cli = importlib.import_module("streaming_obs.cli.main")
-    except ImportError:
-        return "CLI not available"
-    app = getattr(cli, "app", None)
-    if not isinstance(app, typer.Typer):
-        return "CLI not available"
-    if not args or str(args[0]).startswith("-"):
-        return "no subcommand"
-    result = CliRunner().invoke(app, [*args, "--help"], prog_name="streaming-obs")
-    if result.exit_code == 0:
-        return None
-    lines = [ln.strip(" │╭╮╰╯─") for ln in (result.output or "").splitlines()]
-    message = next((ln for ln in reversed(lines) if ln and not ln.startswith("Usage")), "")
-    return message or f"exit code {result.exit_code}"
-
-
 def _env_problems(env: str, where: str) -> list[str]:
     from streaming_obs.config import load_settings
     from streaming_obs.errors import ConfigError
@@ -301,7 +268,7 @@ def check_bundle(
     *,
     package_name: str | None = None,
     console_scripts: Mapping[str, str] | None = None,
-    cli_check: Callable[[list[str]], str | None] | None = cli_argument_problem,
+    cli_check: Callable[[list[str]], str | None] | None = None,
 ) -> list[str]:
     """Every problem found in the bundle at `root`; an empty list means it is consistent.
 
@@ -310,8 +277,8 @@ def check_bundle(
         package_name: the wheel's distribution name (default: from `setup.py`).
         console_scripts: the wheel's console scripts (default: from `setup.py`); pass the
             `entry_points.txt` of a built wheel to check the artifact itself.
-        cli_check: parses a CLI argument list and returns a problem or None; None skips the
-            CLI check. A result of ``"CLI not available"`` is not reported.
+        cli_check: parses a CLI argument list and returns a problem or None (the CLI's
+            `deploy` passes one built from itself); None skips the CLI check.
     """
     root = Path(root)
     problems: list[str] = []
@@ -390,7 +357,7 @@ def check_bundle(
                 problems.append(f"{where}: a continuous job must not pass --available-now")
             if cli_check is not None:
                 msg = cli_check(params)
-                if msg and msg != "CLI not available":
+                if msg:
                     problems.append(f"{where}: the CLI rejects {params}: {msg}")
             if not task.libraries:
                 problems.append(f"{where}: no whl library")

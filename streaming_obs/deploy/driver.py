@@ -62,9 +62,9 @@ def submit_session(env: str | None) -> SparkSession:
 
 def _settings_conf(env: str) -> dict[str, str]:
     from streaming_obs.config import load_settings
-    from streaming_obs.session import _local_conf  # the one list of Delta/Spark confs
+    from streaming_obs.session import local_conf  # the one list of Delta/Spark confs
 
-    conf = _local_conf(load_settings(env))
+    conf = local_conf(load_settings(env))
     return {k: v for k, v in conf.items() if k not in _SUBMIT_OWNED}
 
 

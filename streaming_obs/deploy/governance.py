@@ -12,7 +12,7 @@ What is protected:
   (group_name, workspace_id) grants to one of their groups;
 * the top-level STRING columns of silver tables named in ``governance.email_columns`` and
   ``governance.text_columns`` get column masks: for everyone outside the admin group a salted
-  sha256, the formula of `deploy.masking` (the salt is kept in ``<ops>.pii_salt``, written by
+  sha256, the formula of `silver.masking` (the salt is kept in ``<ops>.pii_salt``, written by
   `govern` from the secret named by ``governance.pii_salt_env`` as a bound parameter).
   Struct fields (billing ``identity_metadata``, audit ``user_identity``) cannot carry a mask of
   their own; turn on ``governance.mask_pii`` to hash them when silver is written;
@@ -231,7 +231,7 @@ def govern(
         for stmt in stmts:
             echo(stmt + ";\n")
         return stmts
-    from streaming_obs.deploy.masking import pii_salt
+    from streaming_obs.config.salt import pii_salt
 
     # Checked before the first statement: the masks must never be created without their salt.
     salt = pii_salt(settings, needed_by="govern --apply stores the salt of the column masks")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,6 +94,7 @@ def deploy_plan(
     *,
     bundle_root: str | os.PathLike[str] | None = None,
     environ: dict[str, str] | None = None,
+    cli_check: Callable[[list[str]], str | None] | None = None,
 ) -> Plan:
     """Plan the deploy of `settings.env` and check its prerequisites offline.
 
@@ -100,6 +102,8 @@ def deploy_plan(
         settings: the environment to deploy.
         bundle_root: directory of `databricks.yml` (default: found from the current directory).
         environ: environment variables to check (default ``os.environ``).
+        cli_check: parses the bundle jobs' CLI arguments and returns a problem or None (see
+            `check_bundle`); None skips that check.
 
     Returns:
         The plan; `plan.ok` tells whether every blocking prerequisite holds.
@@ -125,7 +129,7 @@ def deploy_plan(
     )
     plan.checks.append(_source_check(settings, on_databricks))
     if on_databricks:
-        plan.checks += _databricks_checks(settings, plan, bundle_root, env)
+        plan.checks += _databricks_checks(settings, plan, bundle_root, env, cli_check)
     else:
         plan.checks += _local_checks(settings)
         plan.commands = [
@@ -159,7 +163,8 @@ def _source_check(settings: Settings, on_databricks: bool) -> Check:
     return Check("source", True, f"{settings.source_kind} ({len(settings.sources)} tables)")
 
 
-def _databricks_checks(settings: Settings, plan: Plan, bundle_root, env) -> list[Check]:
+def _databricks_checks(settings: Settings, plan: Plan, bundle_root, env,
+                       cli_check: Callable[[list[str]], str | None] | None) -> list[Check]:
     from streaming_obs.deploy.bundle import check_bundle, find_bundle_root
     from streaming_obs.deploy.governance import governance_statements
 
@@ -180,7 +185,7 @@ def _databricks_checks(settings: Settings, plan: Plan, bundle_root, env) -> list
         checks.append(Check("bundle", False, f"no databricks.yml in {where}: the bundle deploys from a checkout of "
                             "the repository (databricks.yml, resources/, setup.py); run there or pass --bundle-root"))
     else:
-        problems = check_bundle(root)
+        problems = check_bundle(root, cli_check=cli_check)
         targets = _bundle_targets(root)
         if settings.env not in targets:
             problems.append(f"no target {settings.env!r}")

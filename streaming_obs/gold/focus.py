@@ -130,8 +130,9 @@ def _write_single_file(df: DataFrame, fmt: str, out: str) -> int:
         writer = df.coalesce(1).write.mode("overwrite")
         if fmt == "csv":
             # FOCUS date-times are ISO 8601 in UTC; the session runs in UTC
-            writer = (writer.option("header", "true").option("timestampFormat", "yyyy-MM-dd'T'HH:mm:ss'Z'")
-                      .option("dateFormat", "yyyy-MM-dd"))
+            # RFC 4180 quoting (a quote inside a field is doubled): Tags hold JSON
+            writer = (writer.option("header", "true").option("escape", '"')
+                      .option("timestampFormat", "yyyy-MM-dd'T'HH:mm:ss'Z'").option("dateFormat", "yyyy-MM-dd"))
         getattr(writer, fmt)(os.path.join(tmp, "data"))
         parts = [p for p in os.listdir(os.path.join(tmp, "data")) if p.startswith("part-")]
         if len(parts) != 1:
@@ -139,4 +140,4 @@ def _write_single_file(df: DataFrame, fmt: str, out: str) -> int:
         os.replace(os.path.join(tmp, "data", parts[0]), target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return df.sparkSession.read.format(fmt).option("header", "true").load(target).count()
+    return df.sparkSession.read.format(fmt).option("header", "true").option("escape", '"').load(target).count()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from streaming_obs.gold.compute import GoldWriter
+from streaming_obs.gold.contract import CONTRACT_SOURCE, contract_prices_on
 from streaming_obs.merge import merge_add
 from streaming_obs.resilience.idempotency import idempotent_write
 from streaming_obs.resilience.operation import sql_operation
@@ -35,19 +36,26 @@ if TYPE_CHECKING:
 __all__ = ["HOT_TABLE", "ADDITIVE", "price_touch_stream", "price_dates", "keep_cost_daily", "TOUCH_COL"]
 
 HOT_TABLE = "cost_daily"
-#: cost_daily's columns that add up over rows (all of them: names are not part of it)
-ADDITIVE = ("usage_quantity", "list_cost", "unpriced_quantity", "usage_rows")
+#: cost_daily's columns that add up over rows (all of them: names are not part of it). net_cost
+#: is NULL on every row without contract prices, and NULL + NULL stays NULL.
+ADDITIVE = ("usage_quantity", "list_cost", "unpriced_quantity", "usage_rows", "net_cost")
 #: marks the price-change rows that ride along in the usage query's stream
 TOUCH_COL = "_price_touch"
 
 
 def price_touch_stream(ctx: PipelineContext) -> DataFrame:
     """silver list_prices' change feed (pre-images kept: a closed window still covers its old
-    dates) projected to the price windows, to be unioned with the usage source stream."""
-    cdf = read_cdf_stream(ctx.spark, ctx.tables.silver("list_prices"), starting_version=0, keep_preimage=True)
-    return cdf.select(F.lit(True).alias(TOUCH_COL), F.col("price_start_time").alias("_price_start"),
-                      F.col("price_end_time").alias("_price_end"),
-                      F.col("_commit_timestamp").alias("_source_commit_ts"))
+    dates) projected to the price windows, to be unioned with the usage source stream; with
+    contract prices configured, silver account_prices' too (they move net_cost)."""
+    sources = ["list_prices"] + ([CONTRACT_SOURCE] if contract_prices_on(ctx.settings) else [])
+    out = None
+    for source in sources:
+        cdf = read_cdf_stream(ctx.spark, ctx.tables.silver(source), starting_version=0, keep_preimage=True)
+        windows = cdf.select(F.lit(True).alias(TOUCH_COL), F.col("price_start_time").alias("_price_start"),
+                             F.col("price_end_time").alias("_price_end"),
+                             F.col("_commit_timestamp").alias("_source_commit_ts"))
+        out = windows if out is None else out.unionByName(windows)
+    return out
 
 
 def price_dates(windows: list[Row] | list[tuple], today: date | None = None) -> set[date]:

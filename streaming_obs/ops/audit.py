@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from streaming_obs import __version__
 from streaming_obs.config.loader import config_hash
+from streaming_obs.ops.schema import ops_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -16,9 +17,6 @@ if TYPE_CHECKING:
     from streaming_obs.tables import Tables
 
 __all__ = ["write_audit"]
-
-_COLUMNS = "event_time TIMESTAMP, event STRING, user STRING, env STRING, config_hash STRING, app_version STRING, details STRING, statement STRING"
-
 
 def _user() -> str:
     try:
@@ -35,6 +33,6 @@ def write_audit(spark: SparkSession, tables: Tables, event: str, details: dict[s
     base = (now, event, _user(), settings.env, config_hash(settings), __version__, json.dumps(details or {}, default=str))
     rows = [(*base, s) for s in statements] if statements else [(*base, None)]
     ref = tables.ops("audit")
-    df = spark.createDataFrame(rows, _COLUMNS)
+    df = spark.createDataFrame(rows, ops_schema("audit"))
     ref.append(df)
     return len(rows)

@@ -1,27 +1,41 @@
-"""Collects batch-run and lineage records in memory and appends them in one commit per flush.
+"""Collects batch-run and lineage records and appends them in one commit per flush.
 
 Writing two extra Delta commits per micro-batch per query would double the commit load of a
 laptop-sized pipeline, so records are buffered and flushed by the runner's loop (and on stop).
-A record is about a batch that already committed its data, so losing the last unflushed ones in
-a crash loses bookkeeping, never data. A batch replayed after a crash reports again what was
+A buffer in memory alone loses, in a crash, the records of every batch that committed since the
+last flush, and those batches are never replayed: their records would be gone for good. So when
+a batch ends (`batch`), its records are first written to a small journal file under the
+checkpoint root (`_ops_journal/`), before the batch returns and Spark commits it; a flush
+appends memory and journal, then deletes the files it appended, and the next run's first flush
+picks up what a crash left. A batch replayed after a crash reports again what was journaled or
 flushed before the crash: each flush is an insert-only MERGE on the record's identity (`KEYS`),
-so the replay adds nothing.
+with the same identity kept once within a flush, so the replay adds nothing.
+
+A checkpoint root on an object store (`s3://`, ...) has no journal: there the records stay in
+memory until the flush, as before (a crash loses bookkeeping there, never data).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from streaming_obs.sqlfiles import table_specs
+from streaming_obs.ops.schema import ops_schema
+from streaming_obs.resilience.paths import PRIVATE_FILE_MODE, local_path, make_private_dirs
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from streaming_obs.tables import TableRef, Tables
 
-__all__ = ["OpsRecorder", "commit_info", "KEYS"]
+__all__ = ["OpsRecorder", "commit_info", "KEYS", "JOURNAL_DIR"]
+
+#: directory under the checkpoint root holding the records of batches not flushed yet
+JOURNAL_DIR = "_ops_journal"
 
 #: what makes an ops record the same record again (a replayed batch reporting it twice);
 #: batch_runs' query_id is the checkpoint's writer id, new after a checkpoint reset
@@ -58,10 +72,14 @@ class OpsRecorder:
         self.run_id = run_id
         self._lock = threading.Lock()
         self._rows: dict[str, list[dict[str, Any]]] = {"batch_runs": [], "lineage": []}
+        root = local_path(tables.settings.storage.checkpoints)
+        #: where batches' records wait for the flush (None: object store, memory only)
+        self.journal = os.path.join(root, JOURNAL_DIR) if root else None
 
     def batch(self, *, query_name: str, batch_id: int, target: str, started: datetime, rows_in: int,
               rows_out: int | None, status: str = "ok", error: BaseException | None = None, query_id: str = "") -> None:
-        """Record one batch of one query."""
+        """Record one batch of one query, the last thing a batch does: with its lineage records,
+        the record goes to the journal (when there is one) before the batch returns."""
         ended = datetime.now(timezone.utc)
         self._add("batch_runs", {
             "query_name": query_name, "query_id": query_id, "run_id": self.run_id, "batch_id": batch_id,
@@ -71,6 +89,32 @@ class OpsRecorder:
             "error_class": type(error).__name__ if error else None,
             "error_message": str(error)[:2000] if error else None,
         })
+        if self.journal is not None:
+            self._seal(query_name, batch_id)
+
+    def _seal(self, query_name: str, batch_id: int) -> None:
+        """Move the buffered records of (query, batch) into a journal file of their own."""
+        with self._lock:
+            mine = {t: [r for r in rows if r["query_name"] == query_name and r["batch_id"] == batch_id]
+                    for t, rows in self._rows.items()}
+            self._rows = {t: [r for r in rows if not (r["query_name"] == query_name and r["batch_id"] == batch_id)]
+                          for t, rows in self._rows.items()}
+        try:
+            make_private_dirs(self.journal)
+            # unique per call: a failed attempt and the retry that succeeds are two records
+            path = os.path.join(self.journal, f"{query_name}.{batch_id}.{uuid.uuid4().hex[:8]}.json")
+            tmp = path + ".tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(mine, fh, default=_json_default)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError:
+            # bookkeeping must never fail a batch: keep the records in memory instead
+            with self._lock:
+                for t, rows in mine.items():
+                    self._rows[t].extend(rows)
 
     def lineage(self, *, query_name: str, batch_id: int, target: str, target_version: int | None, source: str,
                 start_version: int | None, end_version: int | None, operation: str | None, rows: int | None) -> None:
@@ -86,27 +130,101 @@ class OpsRecorder:
         with self._lock:
             self._rows[table].append(row)
 
+    def _journal_files(self) -> list[str]:
+        if self.journal is None or not os.path.isdir(self.journal):
+            return []
+        paths = [os.path.join(self.journal, f) for f in os.listdir(self.journal) if f.endswith(".json")]
+        return sorted(paths, key=lambda p: (_mtime(p), p))
+
     def pending(self) -> int:
-        """Rows waiting for the next flush."""
+        """Rows waiting for the next flush (in memory and in the journal)."""
         with self._lock:
-            return sum(len(v) for v in self._rows.values())
+            n = sum(len(v) for v in self._rows.values())
+        for path in self._journal_files():
+            n += sum(len(v) for v in _read_journal(path).values())
+        return n
 
     def flush(self, spark: SparkSession) -> int:
-        """Append everything buffered; returns rows written."""
-        from pyspark.sql.types import StructType
+        """Append everything buffered or journaled, then forget it; returns rows written.
 
+        On failure the journal files stay for the next flush; rows taken from memory are put
+        back."""
         with self._lock:
-            taken = {k: v for k, v in self._rows.items() if v}
+            memory = {k: v for k, v in self._rows.items() if v}
             self._rows = {k: [] for k in self._rows}
+        files = self._journal_files()
+        taken: dict[str, list[dict[str, Any]]] = {}
+        for path in files:  # oldest first: the first report of a batch is the one kept
+            for table, rows in _read_journal(path).items():
+                taken.setdefault(table, []).extend(rows)
+        for table, rows in memory.items():
+            taken.setdefault(table, []).extend(rows)
         written = 0
-        for table, rows in taken.items():
-            schema = StructType.fromDDL(" ".join(table_specs()["ops"][table]["columns"].split()))
-            ordered = [tuple(r.get(f.name) for f in schema.fields) for r in rows]
-            ref = self.tables.ops(table)
-            df = spark.createDataFrame(ordered, schema)
-            on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in KEYS[table])
-            if table == "batch_runs":
-                on += " AND s.status = 'ok'"  # every failed attempt is a record of its own
-            ref.delta(spark).alias("t").merge(df.alias("s"), on).whenNotMatchedInsertAll().execute()
-            written += len(rows)
+        done: set[str] = set()
+        try:
+            for table, rows in taken.items():
+                rows = _unique(table, rows)
+                if not rows:
+                    continue
+                schema = ops_schema(table)
+                ordered = [tuple(r.get(f.name) for f in schema.fields) for r in rows]
+                ref = self.tables.ops(table)
+                df = spark.createDataFrame(ordered, schema)
+                on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in KEYS[table])
+                if table == "batch_runs":
+                    on += " AND s.status = 'ok'"  # every failed attempt is a record of its own
+                ref.delta(spark).alias("t").merge(df.alias("s"), on).whenNotMatchedInsertAll().execute()
+                written += len(rows)
+                done.add(table)
+        except BaseException:
+            with self._lock:
+                for table, rows in memory.items():
+                    if table not in done:
+                        self._rows[table][:0] = rows
+            raise
+        for path in files:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
         return written
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$ts": value.isoformat()}
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _read_journal(path: str) -> dict[str, list[dict[str, Any]]]:
+    """The records of one journal file; a file a crash cut short (never renamed) is not listed."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:  # a concurrent flush took it
+        return {}
+    return {t: [{k: datetime.fromisoformat(v["$ts"]) if isinstance(v, dict) and "$ts" in v else v
+                 for k, v in r.items()} for r in rows] for t, rows in data.items()}
+
+
+def _unique(table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per record identity (the first): a batch journaled, then replayed after a crash,
+    is in one flush twice. Failed attempts are each a record of their own."""
+    seen: set[tuple] = set()
+    out = []
+    for r in rows:
+        if table == "batch_runs" and r.get("status") != "ok":
+            out.append(r)
+            continue
+        key = tuple(r.get(k) for k in KEYS[table])
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out

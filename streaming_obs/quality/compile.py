@@ -1,12 +1,12 @@
 """Rules → Spark columns: every rule becomes one boolean "this row breaks the rule" column.
 
-All rules of a table are evaluated in one projection (one pass over the batch): the row-level
-checks are plain expressions, `unique_in_batch` is a window count and `referential` a left join
-to a broadcast of the lookup's distinct keys. Checks are NULL-tolerant in one way throughout: a
-rule fails only where its filter is TRUE and its check is definitely broken, so a NULL value
-passes every check except `not_null` (combine the two when NULL is an error, as SQL CHECK
-constraints do). Comparisons never raise under ANSI mode: a value of the wrong type is
-`try_cast` first, so a malformed string is caught by the rule written for it, not by a crash.
+All rules of a table are evaluated in one projection (one pass over the batch): a row-level
+check is a plain expression, a batch-level one first adds its helper column (`unique_in_batch`
+a window count, `referential` a left join to a broadcast of the lookup's distinct keys). What a
+check computes is its registered function (`streaming_obs.quality.check_funcs`); here a rule
+fails only where its filter is TRUE and its check is definitely broken, so a NULL value passes
+every check except `not_null` (combine the two when NULL is an error, as SQL CHECK constraints
+do).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from streaming_obs.errors import QualityLookupError
-from streaming_obs.quality.rules import Rule, resolve_column
+from streaming_obs.quality.checks import BatchInput, CheckInput
+from streaming_obs.quality.rules import Rule
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -30,6 +30,7 @@ __all__ = [
     "compile_rules",
     "disposition",
     "failed_names",
+    "rule_failed",
     "rule_violation",
 ]
 
@@ -39,92 +40,31 @@ DISPOSITION_COL = "dq_disposition"
 _HELPER = "__dq_h{}"
 
 
-def _num(col: Column, dtype: Any) -> Column:
-    from pyspark.sql.types import NumericType
-
-    return col if isinstance(dtype, NumericType) else col.try_cast("double")
-
-
-def _ts(col: Column, dtype: Any) -> Column:
-    from pyspark.sql.types import TimestampType
-
-    return col if isinstance(dtype, TimestampType) else col.try_cast("timestamp")
-
-
-def _as_string(v: Any) -> str:
-    return str(v).lower() if isinstance(v, bool) else str(v)
-
-
-def _shift(now: Column, seconds: float) -> Column:
-    """`now` moved by `seconds` (exact, in microseconds)."""
-    from pyspark.sql import functions as F
-
-    return F.timestamp_micros(F.unix_micros(now) + F.lit(int(round(seconds * 1_000_000))))
-
-
 def rule_violation(rule: Rule, schema: StructType, now: Column, helper: str | None = None) -> Column:
-    """The check of `rule` as a Column that is TRUE where a row breaks it (NULL/FALSE otherwise).
+    """The check of `rule` as a Column that is TRUE where a row breaks it (NULL/FALSE otherwise):
+    the function its check registered (`streaming_obs.quality.checks`).
 
     Args:
         rule: the rule.
         schema: schema of the DataFrame the column will be evaluated on (decides casts).
         now: the batch time, for `freshness`.
-        helper: name of the helper column of set-level checks (window count / join marker).
+        helper: name of the helper column of a batch-level check (added by its `prepare`).
     """
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType
-
-    a = rule.args
-    fn = rule.function
-    if fn == "not_null":
-        out = F.lit(False)
-        for c in a.cols:
-            out = out | F.col(c).isNull()
-        return out
-    if fn == "sql":
-        return ~F.expr(a.expression)
-    if fn in ("unique_in_batch", "referential"):
-        keys_present = F.lit(True)
-        for c in a.cols:
-            keys_present = keys_present & F.col(c).isNotNull()
-        if fn == "unique_in_batch":
-            return keys_present & (F.col(helper) > 1)
-        return keys_present & F.col(helper).isNull()
-    dtype = resolve_column(schema, a.column)
-    col = F.col(a.column)
-    if fn == "in_range":
-        v = _num(col, dtype)
-        out = F.lit(False)
-        if a.min is not None:
-            out = out | ((v < F.lit(a.min)) if a.inclusive else (v <= F.lit(a.min)))
-        if a.max is not None:
-            out = out | ((v > F.lit(a.max)) if a.inclusive else (v >= F.lit(a.max)))
-        return out
-    if fn == "in_set":
-        values = list(a.values)
-        if isinstance(dtype, StringType) or any(isinstance(v, str) for v in values):
-            return ~col.cast("string").isin([_as_string(v) for v in values])
-        return ~col.isin(values)
-    if fn == "regex":
-        s = col if isinstance(dtype, StringType) else col.cast("string")
-        return ~s.rlike(a.pattern)
-    if fn == "freshness":
-        ts = _ts(col, dtype)
-        out = F.lit(False)
-        if a.max_age is not None:
-            out = out | (ts < _shift(now, -a.max_age))
-        if a.max_future is not None:
-            out = out | (ts > _shift(now, a.max_future))
-        return out
-    raise AssertionError(f"unhandled check {fn}")  # rules.py rejects unknown checks first
+    return rule.spec.violation(rule.args, CheckInput(schema, now, helper))
 
 
 def rule_failed(rule: Rule, schema: StructType, now: Column, helper: str | None = None) -> Column:
     """Non-null boolean: the rule applies to the row (filter TRUE) and the row breaks it."""
     from pyspark.sql import functions as F
 
-    applies = F.coalesce(F.expr(rule.filter), F.lit(False)) if rule.filter else F.lit(True)
-    return applies & F.coalesce(rule_violation(rule, schema, now, helper), F.lit(False))
+    return _applies(rule) & F.coalesce(rule_violation(rule, schema, now, helper), F.lit(False))
+
+
+def _applies(rule: Rule) -> Column:
+    """TRUE where the rule's filter holds (everywhere without one), never NULL."""
+    from pyspark.sql import functions as F
+
+    return F.coalesce(F.expr(rule.filter), F.lit(False)) if rule.filter else F.lit(True)
 
 
 def failed_names(rules: Sequence[Rule], flags: Sequence[Column]) -> Column:
@@ -160,7 +100,7 @@ def disposition(rules: Sequence[Rule], flags: Sequence[Column]) -> Column:
 
 @dataclass(frozen=True)
 class CompiledRules:
-    """A batch prepared for evaluation: `df` carries the helper columns of set-level checks and
+    """A batch prepared for evaluation: `df` carries the helper columns of batch-level checks and
     `flags[i]` is the failure flag of `rules[i]` over `df`."""
 
     df: DataFrame
@@ -176,12 +116,12 @@ def compile_rules(
     lookups: Mapping[str, DataFrame] | None = None,
     table: str = "?",
 ) -> CompiledRules:
-    """Compile `rules` over `df`, joining lookups and adding window counts as needed.
+    """Compile `rules` over `df`, adding the helper columns of batch-level checks (a window
+    count, a lookup join) as their `prepare` steps say.
 
     Raises:
-        QualityLookupError: a referential rule's lookup was not given or lacks a key column.
+        QualityLookupError: a lookup a rule needs was not given or lacks a key column.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     now_col = now if not isinstance(now, datetime) else F.lit(now).cast("timestamp")
@@ -192,47 +132,10 @@ def compile_rules(
     helpers: list[str] = []
     for i, rule in enumerate(rules):
         helper = None
-        if rule.function == "unique_in_batch":
+        if rule.spec.prepare is not None:
             helper = _HELPER.format(i)
-            applies = F.coalesce(F.expr(rule.filter), F.lit(False)) if rule.filter else F.lit(True)
-            counted = applies
-            for c in rule.args.cols:
-                counted = counted & F.col(c).isNotNull()
-            window = Window.partitionBy(*[F.col(c) for c in rule.args.cols])
-            out = out.withColumn(helper, F.count(F.when(counted, F.lit(1))).over(window))
-        elif rule.function == "referential":
-            helper = _HELPER.format(i)
-            out = _join_lookup(out, rule, lookups, helper, table)
-        if helper:
+            batch = BatchInput(rule.name, table, helper, _applies(rule), lookups)
+            out = rule.spec.prepare(out, rule.args, batch)
             helpers.append(helper)
         flags.append(rule_failed(rule, schema, now_col, helper))
     return CompiledRules(out, tuple(rules), tuple(flags), tuple(helpers))
-
-
-def _join_lookup(df: DataFrame, rule: Rule, lookups: Mapping[str, DataFrame], helper: str, table: str) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    a = rule.args
-    if a.lookup not in lookups:
-        raise QualityLookupError(
-            f"{table}: rule {rule.name!r} needs lookup {a.lookup!r}; pass lookups={{{a.lookup!r}: DataFrame}}"
-        )
-    lookup = lookups[a.lookup]
-    keys = []
-    cond = None
-    for j, (c, lc) in enumerate(zip(a.cols, a.lookup_cols)):
-        ltype = resolve_column(lookup.schema, lc)
-        if ltype is None:
-            raise QualityLookupError(f"{table}: rule {rule.name!r}: lookup {a.lookup!r} has no column {lc!r}")
-        dtype = resolve_column(df.schema, c)
-        k = f"{helper}_k{j}"
-        key = F.col(lc) if dtype is None or dtype == ltype else F.col(lc).try_cast(dtype)
-        keys.append(key.alias(k))
-        term = F.col(c) == F.col(k)
-        cond = term if cond is None else cond & term
-    names = [f"{helper}_k{j}" for j in range(len(keys))]
-    right = lookup.select(*keys)
-    for k in names:
-        right = right.where(F.col(k).isNotNull())
-    right = F.broadcast(right.distinct().withColumn(helper, F.lit(True)))
-    return df.join(right, on=cond, how="left").drop(*names)

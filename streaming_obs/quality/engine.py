@@ -19,12 +19,14 @@ Typical use inside a `foreachBatch` (the batch persisted by the caller)::
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from streaming_obs.errors import QualityLookupError, QualityRuleError, QualityViolationError
+from streaming_obs.logs import get_logger
+from streaming_obs.observations import quality_batch_name, quality_name
+from streaming_obs.ops.schema import ops_schema
 from streaming_obs.quality.compile import (
     DISPOSITION_COL,
     FAILED_COL,
@@ -32,8 +34,9 @@ from streaming_obs.quality.compile import (
     disposition,
     failed_names,
 )
-from streaming_obs.quality.results import QualityOutcome, batch_metric_columns, metric_columns, ops_schema
-from streaming_obs.quality.rules import Rule, RuleSet, load_rules, parse_rules
+from streaming_obs.quality.results import QualityOutcome, batch_metric_columns, metric_columns
+from streaming_obs.quality.rules import Rule, RuleSet, parse_rules
+from streaming_obs.quality.static import load_rules
 from streaming_obs.quality.validate import validate_table
 
 if TYPE_CHECKING:
@@ -43,14 +46,9 @@ if TYPE_CHECKING:
     from streaming_obs.config.models import Settings
     from streaming_obs.tables import Tables
 
-__all__ = ["QualityEngine", "observation_name"]
+__all__ = ["QualityEngine"]
 
-log = logging.getLogger(__name__)
-
-
-def observation_name(table: str) -> str:
-    """Name of a table's observed metrics in the query progress: ``dq_<layer>_<source>``."""
-    return "dq_" + table.replace(".", "_")
+log = get_logger(__name__)
 
 
 def _quote(name: str) -> str:
@@ -101,24 +99,25 @@ class QualityEngine:
 
     def lookups_needed(self, table: str) -> set[str]:
         """Names of the lookup DataFrames that `apply(table=...)` should be given."""
-        return {r.args.lookup for r in self.rules_for(table) if r.function == "referential"}
+        return {r.args.lookup_table for r in self.rules_for(table) if r.args.lookup_table is not None}
 
     def _active(self, table: str, lookups: Mapping[str, Any] | None) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
-        """(rules to evaluate, rules skipped): a warn-level referential rule whose lookup is
-        missing is skipped (logged once) rather than stopping the stream; an error-level one
-        raises, since evaluating it wrongly would drop or quarantine rows."""
+        """(rules to evaluate, rules skipped): a warn-level rule whose lookup is missing is
+        skipped (logged once) rather than stopping the stream; an error-level one raises, since
+        evaluating it wrongly would drop or quarantine rows."""
         lookups = lookups or {}
         active, skipped = [], []
         for rule in self.rules_for(table):
-            if rule.function == "referential" and rule.args.lookup not in lookups:
+            lookup = rule.args.lookup_table
+            if lookup is not None and lookup not in lookups:
                 if rule.is_error:
                     raise QualityLookupError(
                         f"{self.rules.source}: tables.{table}: rule {rule.name!r} ({rule.action}) needs "
-                        f"lookup {rule.args.lookup!r}; pass lookups={{{rule.args.lookup!r}: DataFrame}}"
+                        f"lookup {lookup!r}; pass lookups={{{lookup!r}: DataFrame}}"
                     )
                 if (table, rule.name) not in self._skip_logged:
                     self._skip_logged.add((table, rule.name))
-                    log.warning("quality %s: rule %s skipped, lookup %s not given", table, rule.name, rule.args.lookup)
+                    log.warning("quality rule skipped: lookup not given", table=table, rule=rule.name, lookup=lookup)
                 skipped.append(rule)
             else:
                 active.append(rule)
@@ -162,7 +161,7 @@ class QualityEngine:
         Args:
             df: a batch DataFrame of `table`.
             table: the rules key, e.g. ``bronze.billing_usage``.
-            lookups: DataFrames of the lookups referential rules name (see `lookups_needed`).
+            lookups: DataFrames of the lookups the rules name (see `lookups_needed`).
             now: the batch time for freshness (default: now, UTC).
         """
         from pyspark.sql import functions as F
@@ -186,9 +185,9 @@ class QualityEngine:
         """Attach the observation ``dq_<layer>_<source>`` to a streaming DataFrame so that every
         `StreamingQueryProgress.observedMetrics` carries the batch's counts.
 
-        Only row-level rules are counted here (unique_in_batch and referential need the whole
-        batch or a lookup; their counts are in `quality_results`). Freshness is measured from
-        the micro-batch timestamp. The caller must persist the batch inside foreachBatch:
+        Only row-level rules are counted here (a batch-level check needs the whole batch or a
+        lookup; its counts are in `quality_results`). Freshness is measured from the
+        micro-batch timestamp. The caller must persist the batch inside foreachBatch:
         every action on an unpersisted batch re-runs the source and adds to these counts.
         """
         from pyspark.sql import functions as F
@@ -198,7 +197,7 @@ class QualityEngine:
         rules = [r for r in self.rules_for(table) if r.row_level]
         now = F.current_timestamp()  # in a micro-batch: the batch timestamp
         flags = [rule_failed(r, stream_df.schema, now) for r in rules]
-        return stream_df.observe(observation_name(table), *metric_columns(rules, flags, disposition(rules, flags)))
+        return stream_df.observe(quality_name(table), *metric_columns(rules, flags, disposition(rules, flags)))
 
     def apply(
         self,
@@ -216,7 +215,7 @@ class QualityEngine:
             table: rules key ``<layer>.<source>``.
             batch_id: the micro-batch id, recorded in results and quarantine.
             query_name: the streaming query's name (default: `table`).
-            lookups: DataFrames for referential rules, by lookup key.
+            lookups: lookup DataFrames by `<layer>.<source>` (see `lookups_needed`).
             now: batch time for freshness checks (default: now, UTC).
 
         Returns:
@@ -224,7 +223,7 @@ class QualityEngine:
 
         Raises:
             QualityViolationError: a `fail` rule is broken (names the rule and a sample key).
-            QualityLookupError: a referential rule's lookup is missing.
+            QualityLookupError: the lookup of an error-level rule is missing.
         """
         from pyspark.sql import Observation
         from pyspark.sql import functions as F
@@ -235,7 +234,7 @@ class QualityEngine:
         evaluated = self.evaluate(batch_df, table, lookups, now)
         if any(r.action == "fail" for r in rules):
             self._raise_on_fail(evaluated, table, rules, batch_id)
-        name = observation_name(table) + "_batch"
+        name = quality_batch_name(table)
         observation = Observation(name)
         observed = evaluated.observe(observation, *batch_metric_columns(rules))
         kept = observed.where(F.col(DISPOSITION_COL) == "keep").drop(FAILED_COL, DISPOSITION_COL)
@@ -310,12 +309,10 @@ class QualityEngine:
             The counts of the outcome.
         """
         app = txn_app_id or f"streaming_obs.quality.{outcome.query_name}"
-        if not outcome.metrics_ready():
-            # The quarantine write is the pass that fills the metrics.
-            _append(outcome.quarantine, tables.ops("quarantine"), f"{app}.quarantine", txn_version)
-        elif outcome.counts["rows_quarantined"]:
-            _append(outcome.quarantine, tables.ops("quarantine"), f"{app}.quarantine", txn_version)
-        _append(outcome.results_df(spark), tables.ops("quality_results"), f"{app}.results", txn_version)
+        if not outcome.metrics_ready() or outcome.counts["rows_quarantined"]:
+            # Without metrics yet, the quarantine write is the pass that fills them.
+            tables.ops("quarantine").append(outcome.quarantine, **_txn(f"{app}.quarantine", txn_version))
+        tables.ops("quality_results").append(outcome.results_df(spark), **_txn(f"{app}.results", txn_version))
         return outcome.counts
 
 
@@ -331,20 +328,15 @@ class QualityEngine:
             return
         quarantined = [o.quarantine for o in done if o.counts["rows_quarantined"]]
         if quarantined:
-            _append(reduce(lambda a, b: a.unionByName(b), quarantined), tables.ops("quarantine"),
-                    f"{txn_app_id}.quarantine", txn_version)
+            tables.ops("quarantine").append(reduce(lambda a, b: a.unionByName(b), quarantined),
+                                            **_txn(f"{txn_app_id}.quarantine", txn_version))
         results = reduce(lambda a, b: a.unionByName(b), [o.results_df(spark) for o in done])
-        _append(results, tables.ops("quality_results"), f"{txn_app_id}.results", txn_version)
+        tables.ops("quality_results").append(results, **_txn(f"{txn_app_id}.results", txn_version))
 
 
-def _append(df: DataFrame, ref: Any, app_id: str, txn_version: int | None) -> None:
-    writer = df.write.format("delta").mode("append")
-    if txn_version is not None:
-        writer = writer.option("txnAppId", app_id).option("txnVersion", int(txn_version))
-    if ref.path:
-        writer.save(ref.path)
-    else:
-        writer.saveAsTable(ref.ident)
+def _txn(app_id: str, txn_version: int | None) -> dict[str, str]:
+    """Delta's idempotent-write options for an append (none without a version)."""
+    return {} if txn_version is None else {"txnAppId": app_id, "txnVersion": str(int(txn_version))}
 
 
 def _dig(row: Mapping[str, Any], path: str) -> Any:

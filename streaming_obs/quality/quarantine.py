@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from streaming_obs.errors import QuarantineError
+from streaming_obs.logs import get_logger
 from streaming_obs.quality.compile import DISPOSITION_COL, FAILED_COL
 from streaming_obs.sqlfiles import table_specs
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ReplayResult", "list_quarantine", "replay_quarantine", "show_quarantine"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _LIST_COLUMNS = ("quarantine_id", "quarantined_at", "source_table", "query_name", "batch_id", "failed_rules", "replayed_at")
 
@@ -250,12 +250,11 @@ def _replay_source(
             if ingest is not None:
                 ingest(source, out, app)
             else:
-                writer = out.write.format("delta").mode("append").option("txnAppId", app).option("txnVersion", 0)
-                writer.save(bronze.path) if bronze.path else writer.saveAsTable(bronze.ident)
+                bronze.append(out, txnAppId=app, txnVersion="0")
     finally:
         evaluated.unpersist()
     for qid, rules in failing.items():
-        log.warning("quarantine %s still breaks %s; not replayed", qid, ", ".join(rules))
+        log.warning("quarantined row still breaks its rules; not replayed", quarantine_id=qid, rules=", ".join(rules))
     return ok, failing
 
 
@@ -280,4 +279,4 @@ def _mark_replayed(spark: SparkSession, tables: Tables, ids: list[str], now: dat
         except conflicts as exc:
             if attempt == retries:
                 raise
-            log.info("quarantine update conflicted (%s); retry %d", type(exc).__name__, attempt)
+            log.info("quarantine update conflicted; retrying", error=type(exc).__name__, attempt=attempt)

@@ -8,9 +8,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from streaming_obs.observations import (
+    ROWS_DROPPED,
+    ROWS_FAILED,
+    ROWS_IN,
+    ROWS_KEPT,
+    ROWS_QUARANTINED,
+    rule_field,
+    rule_passed_field,
+)
 from streaming_obs.quality.compile import DISPOSITION_COL, FAILED_COL
+from streaming_obs.ops.schema import ops_schema
 from streaming_obs.quality.rules import Rule
-from streaming_obs.sqlfiles import table_specs
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Observation, SparkSession
@@ -20,58 +29,35 @@ __all__ = [
     "COUNT_KEYS",
     "SUMMARY_RULE",
     "QualityOutcome",
+    "batch_metric_columns",
     "metric_columns",
-    "ops_schema",
-    "OUTCOME_OF_ACTION",
-    "rule_metric",
-    "rule_passed_metric",
 ]
 
-COUNT_KEYS: tuple[str, ...] = ("rows_in", "rows_kept", "rows_dropped", "rows_quarantined")
+#: The keys of `QualityOutcome.counts`: a batch's rows and where they went.
+COUNT_KEYS: tuple[str, ...] = (ROWS_IN, ROWS_KEPT, ROWS_DROPPED, ROWS_QUARANTINED)
 #: `rule` value of the per-table summary row in `quality_results` (passed = rows kept).
 SUMMARY_RULE = "*"
 
 
-#: Outcome word of a failing row per action, as the telemetry parser reads `<rule>__<outcome>`.
-OUTCOME_OF_ACTION = {"warn": "warned", "drop": "dropped", "quarantine": "quarantined", "fail": "failed"}
-
-
-def rule_metric(rule: Rule) -> str:
-    """Field of a rule's failing-row count in the observed metrics: ``<rule>__<outcome>``
-    (``usage_end_after_start__quarantined``; outcome from the action)."""
-    return f"{rule.name}__{OUTCOME_OF_ACTION[rule.action]}"
-
-
-def rule_passed_metric(rule: Rule) -> str:
-    """Field of a rule's passing-row count in the observed metrics: ``<rule>__passed``."""
-    return f"{rule.name}__passed"
-
-
-def ops_schema(name: str) -> StructType:
-    """Schema of an ops table (`quarantine`, `quality_results`) as declared in sql/ddl/tables.yaml."""
-    from streaming_obs.sources.schemas import parse_ddl  # pure Python: no session needed
-
-    return parse_ddl(table_specs()["ops"][name]["columns"])
-
-
 def metric_columns(rules: Sequence[Rule], flags: Sequence[Column], disposition: Column) -> list[Column]:
-    """Aggregates for `observe`: rows_in, rows_kept/dropped/quarantined/failed and, per rule,
-    `<rule>__passed` and `<rule>__<outcome>` (warned, dropped, quarantined or failed, after the
-    rule's action). Every value is a count, so an empty batch gives zeros, not NULLs."""
+    """Aggregates for `observe`, named as `streaming_obs.observations` says: rows_in,
+    rows_kept/dropped/quarantined/failed and, per rule, `<rule>__passed` and `<rule>__<outcome>`
+    (warned, dropped, quarantined or failed, after the rule's action). Every value is a count,
+    so an empty batch gives zeros, not NULLs."""
     from pyspark.sql import functions as F
 
     def count_if(cond: Column) -> Column:
         return F.count(F.when(cond, F.lit(1)))
 
     cols = [
-        F.count(F.lit(1)).alias("rows_in"),
-        count_if(disposition == "keep").alias("rows_kept"),
-        count_if(disposition == "drop").alias("rows_dropped"),
-        count_if(disposition == "quarantine").alias("rows_quarantined"),
-        count_if(disposition == "fail").alias("rows_failed"),
+        F.count(F.lit(1)).alias(ROWS_IN),
+        count_if(disposition == "keep").alias(ROWS_KEPT),
+        count_if(disposition == "drop").alias(ROWS_DROPPED),
+        count_if(disposition == "quarantine").alias(ROWS_QUARANTINED),
+        count_if(disposition == "fail").alias(ROWS_FAILED),
     ]
     for r, f in zip(rules, flags):
-        cols += [count_if(~f).alias(rule_passed_metric(r)), count_if(f).alias(rule_metric(r))]
+        cols += [count_if(~f).alias(rule_passed_field(r.name)), count_if(f).alias(rule_field(r.name, r.action))]
     return cols
 
 
@@ -129,7 +115,7 @@ class QualityOutcome:
             self._metrics = {k: int(v or 0) for k, v in self._observation.get.items()}
             c = self._metrics
             # The accounting identity: a batch never loses a row silently.
-            assert c["rows_in"] == c["rows_kept"] + c["rows_dropped"] + c["rows_quarantined"] + c["rows_failed"], c
+            assert c[ROWS_IN] == c[ROWS_KEPT] + c[ROWS_DROPPED] + c[ROWS_QUARANTINED] + c[ROWS_FAILED], c
         return self._metrics
 
     @property
@@ -142,7 +128,7 @@ class QualityOutcome:
     def rule_failures(self) -> dict[str, int]:
         """Failing rows per evaluated rule name."""
         m = self.metrics()
-        return {r.name: m[rule_metric(r)] for r in self.rules}
+        return {r.name: m[rule_field(r.name, r.action)] for r in self.rules}
 
     @property
     def quality_score(self) -> float | None:

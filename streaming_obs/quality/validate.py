@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from streaming_obs.errors import QualityRuleError
 from streaming_obs.quality.compile import compile_rules
-from streaming_obs.quality.rules import Rule, TableRules, resolve_column
+from streaming_obs.quality.checks import resolve_column
+from streaming_obs.quality.rules import Rule, TableRules
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -71,22 +72,23 @@ def validate_table(
         def fail(problem: str, rule: Rule = rule) -> QualityRuleError:
             return QualityRuleError(f"{where}: rule {rule.name!r}: {problem}")
 
-        for col in getattr(rule.args, "cols", []):
+        args = rule.args  # what the arguments name is declared by the check's model (CheckArgs)
+        for col in args.cols:
             if resolve_column(schema, col) is None:
                 raise fail(f"unknown column {col!r} (columns: {_names(schema)})")
-        if rule.function == "regex":
-            _java_regex(spark, rule.args.pattern, fail)
+        for pattern in args.patterns.values():
+            _java_regex(spark, pattern, fail)
         lookups: dict[str, DataFrame] = {}
-        if rule.function == "referential":
-            lookup_schema = schemas.get(rule.args.lookup)
+        if args.lookup_table is not None:
+            lookup_schema = schemas.get(args.lookup_table)
             if lookup_schema is None:
                 continue  # checked when apply() gets the lookup DataFrame
-            for col in rule.args.lookup_cols:
+            for col in args.lookup_cols:
                 if resolve_column(lookup_schema, col) is None:
-                    raise fail(f"lookup {rule.args.lookup!r} has no column {col!r}")
-            lookups[rule.args.lookup] = spark.createDataFrame([], lookup_schema)
+                    raise fail(f"lookup {args.lookup_table!r} has no column {col!r}")
+            lookups[args.lookup_table] = spark.createDataFrame([], lookup_schema)
         with _quiet_spark_errors():
-            for what, expr in (("filter", rule.filter), ("expression", _sql(rule))):
+            for what, expr in [("filter", rule.filter), *args.predicates.items()]:
                 if expr is None:
                     continue
                 try:
@@ -100,10 +102,6 @@ def validate_table(
                 compiled.df.select(compiled.flags[0]).schema  # noqa: B018 - analysis only
             except AnalysisException as exc:
                 raise fail(f"does not analyse against the schema: {_first_line(exc)}") from None
-
-
-def _sql(rule: Rule) -> str | None:
-    return rule.args.expression if rule.function == "sql" else None
 
 
 def _java_regex(spark: SparkSession, pattern: str, fail) -> None:  # type: ignore[no-untyped-def]

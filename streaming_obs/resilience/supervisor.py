@@ -20,7 +20,7 @@ from tenacity import wait_exponential
 
 from streaming_obs.errors import BatchStopped, PipelineError
 from streaming_obs.logs import get_logger, jvm_to_file, notice
-from streaming_obs.resilience.retry import DELTA_CONFLICTS
+from streaming_obs.resilience.failures import INCOMPATIBLE, SCHEMA_FIX, classify_failure, error_class_of, restart_hint
 
 if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
@@ -28,61 +28,10 @@ if TYPE_CHECKING:
     from streaming_obs.context import PipelineContext
     from streaming_obs.batch import Flow
 
-__all__ = ["Supervisor", "classify_failure", "graceful_stop", "finish_after_current_batch", "stop_gate", "restart_hint",
+__all__ = ["Supervisor", "graceful_stop", "finish_after_current_batch", "stop_gate", "input_rows",
            "batch_ended_by_stop"]
 
 log = get_logger(__name__)
-
-_VACUUMED = "source files were removed (VACUUM) behind the checkpoint"
-# {command} is filled in per query: bronze flows have a reset command, the others a manual step.
-_RESET = "stop the pipeline, then {command} (docs/troubleshooting.md#vacuumed-source)"
-
-_INCOMPATIBLE = "the source schema changed incompatibly (a column dropped, renamed or retyped)"
-_SCHEMA_FIX = "see docs/troubleshooting.md#source-schema-change"
-
-#: (marker in the error text, why no restart can heal it, what to do)
-_FATAL = (
-    ("QualityFailError", "a quality rule with action 'fail' was broken",
-     "fix or quarantine the offending rows, or change the rule's action, then restart"),
-    ("QualityViolationError", "a quality rule with action 'fail' was broken",
-     "fix or quarantine the offending rows, or change the rule's action, then restart"),
-    ("ConfigError", "the configuration is invalid", "fix the named file and key"),
-    ("InvalidIdentifierError", "a configured name is not a safe identifier", "fix the named key"),
-    ("DELTA_FILE_NOT_FOUND", _VACUUMED, _RESET),
-    ("FILE_NOT_EXIST", _VACUUMED, _RESET),
-    ("FileNotFoundException", _VACUUMED, _RESET),
-    ("DELTA_VERSIONS_NOT_CONTIGUOUS", "the source's history has a gap behind the checkpoint", _RESET),
-    ("INCOMPATIBLE_SCHEMA_CHANGE", _INCOMPATIBLE, _SCHEMA_FIX),
-    ("CheckpointError", "the checkpoint location is unusable", "make the checkpoint root writable"),
-    ("AccessDeniedException", "a path is not writable", "fix permissions of the warehouse/checkpoint root"),
-)
-
-
-#: (markers, what to do) for failures that restarts normally heal, said when restarts run out
-_HINTS = (
-    (("DELTA_SCHEMA_CHANGED",), "the source schema changed; a restart reads an added column, but a changed "
-     "or dropped one needs this flow's checkpoint reset (docs/troubleshooting.md#source-schema-change)"),
-    # Delta's conflict classes by name: a bare "Concurrent" also matched e.g.
-    # ConcurrentOperationCachedSourceException, which no other writer causes.
-    (DELTA_CONFLICTS, "another writer keeps conflicting with this table; find it in the table's DESCRIBE HISTORY"),
-)
-
-
-def restart_hint(text: str) -> str:
-    """What to do when a normally healable failure keeps coming back."""
-    for markers, hint in _HINTS:
-        if any(m in text for m in markers):
-            return f" Hint: {hint}."
-    return ""
-
-
-def classify_failure(text: str) -> tuple[str, str] | None:
-    """(cause, remedy) if the error cannot heal by restarting, else None."""
-    for marker, cause, remedy in _FATAL:
-        if marker in text:
-            return cause, remedy
-    return None
-
 
 def graceful_stop(queries: list[StreamingQuery], timeout_s: float, *,
                   before_stop: Callable[[], None] | None = None) -> list[str]:
@@ -365,7 +314,7 @@ class Supervisor:
                     continue
                 text = f"{type(exc).__name__}: {exc}"
                 fatal = classify_failure(text) or _schema_verdict(w, q, text)
-                error_class = _error_class(text)
+                error_class = error_class_of(None, text)
                 log.error("query failed", query=name, error_class=error_class, fatal=bool(fatal), error=text[:1000])
                 if fatal:
                     remedy = fatal[1].format(command=_reset_command(name, self.ctx.settings.env))
@@ -412,12 +361,6 @@ class _RetryState:
     attempt_number: int
 
 
-def _error_class(text: str) -> str:
-    """The Python exception class inside a foreachBatch failure (same label as telemetry's)."""
-    from streaming_obs.telemetry.progress import error_class_of
-
-    return error_class_of(None, text)
-
 
 def _schema_verdict(w: _Watched, query: StreamingQuery, text: str) -> tuple[str, str] | None:
     """Fatal when a schema-change failure follows another with no batch in between."""
@@ -429,7 +372,7 @@ def _schema_verdict(w: _Watched, query: StreamingQuery, text: str) -> tuple[str,
     except Exception:  # a query object without progress history: count it as none
         progressed = False
     w.schema_strikes = 1 if progressed else w.schema_strikes + 1
-    return (_INCOMPATIBLE, _SCHEMA_FIX) if w.schema_strikes >= 2 else None
+    return (INCOMPATIBLE, SCHEMA_FIX) if w.schema_strikes >= 2 else None
 
 
 def input_rows(progress) -> int:

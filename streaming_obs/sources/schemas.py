@@ -36,11 +36,11 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from streaming_obs.config.models import OPTIONAL_SOURCE_NAMES, SOURCE_NAMES
+from streaming_obs.config.models import SOURCE_NAMES
 from streaming_obs.errors import SqlTemplateError
-from streaming_obs.sqlfiles import load_sql
+from streaming_obs.sqlfiles import system_ddl
 
-__all__ = ["DdlParseError", "parse_ddl", "system_ddl", "system_schema", "system_schemas"]
+__all__ = ["DdlParseError", "parse_ddl", "system_schema", "system_schemas"]
 
 
 class DdlParseError(SqlTemplateError):
@@ -225,23 +225,6 @@ def parse_ddl(text: str) -> StructType:
     return _Parser(text).columns()
 
 
-def _known(source: str) -> str:
-    if source not in SOURCE_NAMES and source not in OPTIONAL_SOURCE_NAMES:
-        raise KeyError(f"unknown source {source!r}; known: {', '.join(SOURCE_NAMES)}")
-    return source
-
-
-@lru_cache(maxsize=None)
-def system_ddl(source: str) -> str:
-    """The column list of a source as one line of DDL, comments stripped.
-
-    Usable in `CREATE TABLE t (<ddl>)` or `spark.read.schema(<ddl>)`.
-    """
-    text = load_sql(f"ddl/system/{_known(source)}.ddl")
-    lines = [re.sub(r"--.*$", "", line).strip() for line in text.splitlines()]
-    return re.sub(r"\s+", " ", " ".join(x for x in lines if x)).replace("< ", "<").replace(" >", ">")
-
-
 @lru_cache(maxsize=None)
 def system_schema(source: str) -> StructType:
     """The official schema of a system table by its short name (e.g. ``billing_usage``).
@@ -250,7 +233,7 @@ def system_schema(source: str) -> StructType:
         KeyError: not one of `SOURCE_NAMES` or `OPTIONAL_SOURCE_NAMES`.
         DdlParseError: the shipped .ddl file is malformed.
     """
-    return parse_ddl(load_sql(f"ddl/system/{_known(source)}.ddl"))
+    return parse_ddl(system_ddl(source))
 
 
 def system_schemas() -> dict[str, StructType]:

@@ -10,16 +10,17 @@ switches itself off (one log line) and the backlog of Delta sources is simply no
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from streaming_obs.logs import get_logger
+
 __all__ = ["DeltaBacklogProbe", "delta_source_path"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 _DELTA_SOURCE = re.compile(r"^DeltaSource\[(?P<path>.+)\]$")
 
 
@@ -54,7 +55,7 @@ class DeltaBacklogProbe:
             version = self._latest_version(path)
         except Exception as exc:  # internal API moved or table gone: stop probing, say so once
             self.disabled = True
-            _log.warning("telemetry: Delta backlog probe disabled (%s)", str(exc).splitlines()[0][:200])
+            _log.warning("telemetry: Delta backlog probe disabled", error=str(exc).splitlines()[0][:200])
             return None
         with self._lock:
             self._cache[path] = (now, version)

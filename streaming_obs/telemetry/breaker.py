@@ -18,7 +18,6 @@ successful export carries the totals; only gauge values in between are lost.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
@@ -27,9 +26,11 @@ from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
+from streaming_obs.logs import get_logger
+
 __all__ = ["CircuitBreakerExporter", "CLOSED", "OPEN", "HALF_OPEN", "count_points"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 _STATE_CODE = {CLOSED: 0, OPEN: 1, HALF_OPEN: 2}
@@ -123,7 +124,7 @@ class CircuitBreakerExporter(MetricExporter):
                 if self._clock() - self._opened_at < self.reset_seconds:
                     return False
                 self._state = HALF_OPEN
-                _log.info("telemetry exporter %s: circuit half-open, probing", self.name)
+                _log.info("telemetry exporter circuit half-open, probing", exporter=self.name)
                 return True
             if self._state == HALF_OPEN:
                 return False  # a probe is already on its way
@@ -132,7 +133,7 @@ class CircuitBreakerExporter(MetricExporter):
     def _on_success(self) -> None:
         with self._lock:
             if self._state != CLOSED:
-                _log.warning("telemetry exporter %s: circuit closed, export resumed", self.name)
+                _log.warning("telemetry exporter circuit closed, export resumed", exporter=self.name)
             self._state = CLOSED
             self._consecutive = 0
             self.exports_ok += 1
@@ -145,13 +146,8 @@ class CircuitBreakerExporter(MetricExporter):
             self.dropped_exports += 1
             if self._state == HALF_OPEN or self._consecutive >= self.failure_threshold:
                 if self._state != OPEN:
-                    _log.warning(
-                        "telemetry exporter %s: circuit open after %d failure(s) (%s); dropping metrics for %.0fs",
-                        self.name,
-                        self._consecutive,
-                        why,
-                        self.reset_seconds,
-                    )
+                    _log.warning("telemetry exporter circuit open: dropping metrics", exporter=self.name,
+                                 failures=self._consecutive, why=why, for_s=round(self.reset_seconds))
                 self._state = OPEN
                 self._opened_at = self._clock()
 
@@ -221,4 +217,4 @@ class CircuitBreakerExporter(MetricExporter):
         try:
             self.inner.shutdown(timeout_millis=min(timeout_millis, self.call_timeout_s * 1000))
         except Exception as exc:
-            _log.debug("telemetry exporter %s: shutdown error %r", self.name, exc)
+            _log.debug("telemetry exporter shutdown error", exporter=self.name, error=repr(exc))

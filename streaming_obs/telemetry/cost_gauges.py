@@ -11,7 +11,6 @@ series carries one currency (a `currency` label); rows without a price are usage
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import defaultdict
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from streaming_obs.logs import get_logger
 from streaming_obs.telemetry.metrics import Instruments
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CostGauges", "read_cost_snapshot", "Snapshot"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 Snapshot = dict[str, list[tuple[float, dict[str, str]]]]
 LIST_COST = "streaming_obs.workspace.list_cost_today"
@@ -193,7 +193,7 @@ class CostGauges:
             except Exception as exc:
                 self.instruments.note_cost_failure()
                 if not self._failed_last:  # log the first of a run of failures, not each
-                    _log.warning("telemetry: could not read cost gauges from gold: %s", str(exc).splitlines()[0][:300])
+                    _log.warning("telemetry: could not read cost gauges from gold", error=str(exc).splitlines()[0][:300])
                 self._failed_last = True
                 return False
             self._failed_last = False

@@ -18,7 +18,6 @@ several providers in one process never clash; port 0 picks a free port.
 
 from __future__ import annotations
 
-import logging
 import os
 import uuid
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 
+from streaming_obs._version import __version__
 from streaming_obs.errors import ConfigError
+from streaming_obs.logs import get_logger
 from streaming_obs.telemetry.breaker import CircuitBreakerExporter
 from streaming_obs.telemetry.preflight import prometheus_start_error
 
@@ -45,19 +46,10 @@ __all__ = [
     "refuse_plaintext_secrets",
 ]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 #: Push interval when neither the config nor OTEL_METRIC_EXPORT_INTERVAL sets one (the SDK's is 60 s).
 DEFAULT_EXPORT_INTERVAL_S = 10.0
-
-
-def _version() -> str:
-    try:
-        from streaming_obs import __version__
-
-        return __version__
-    except Exception:  # pragma: no cover - only a broken install lands here
-        return "unknown"
 
 
 def build_resource(settings: Settings) -> Resource:
@@ -66,7 +58,7 @@ def build_resource(settings: Settings) -> Resource:
     ours = Resource(
         {
             "service.name": settings.telemetry.service_name,
-            "service.version": _version(),
+            "service.version": __version__,
             "deployment.environment.name": settings.env,
             "service.instance.id": str(uuid.uuid4()),
         }
@@ -81,7 +73,7 @@ def _protocol(cfg: OtlpConfig, environ: Mapping[str, str]) -> str:
         if value in ("grpc", "http/protobuf"):
             return value
         if value:
-            _log.warning("%s=%s is not supported (grpc | http/protobuf); using %s", var, value, cfg.protocol)
+            _log.warning(f"{var}={value} is not supported (grpc | http/protobuf); using {cfg.protocol}")
     return cfg.protocol
 
 
@@ -220,8 +212,8 @@ def _export_interval_millis(settings: Settings, environ: Mapping[str, str]) -> f
                 return value
         except ValueError:
             pass
-        _log.warning("OTEL_METRIC_EXPORT_INTERVAL=%s is not a positive number of milliseconds; using %ss", raw,
-                     DEFAULT_EXPORT_INTERVAL_S)
+        _log.warning(f"OTEL_METRIC_EXPORT_INTERVAL={raw} is not a positive number of milliseconds; "
+                     f"using {DEFAULT_EXPORT_INTERVAL_S}s")
     return DEFAULT_EXPORT_INTERVAL_S * 1000.0
 
 
@@ -275,11 +267,11 @@ class TelemetryPipeline:
         try:
             self.provider.force_flush(timeout_millis=millis)
         except Exception as exc:
-            _log.warning("telemetry flush failed: %r", exc)
+            _log.warning("telemetry flush failed", error=repr(exc))
         try:
             self.provider.shutdown(timeout_millis=millis)
         except Exception as exc:
-            _log.warning("telemetry shutdown failed: %r", exc)
+            _log.warning("telemetry shutdown failed", error=repr(exc))
         if self.prometheus is not None:
             self.prometheus.close()
 

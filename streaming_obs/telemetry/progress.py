@@ -5,21 +5,17 @@ is unit-tested on golden JSON. All parsing is tolerant: a field that is missing 
 yields "unknown" (None / nothing), never an exception, because the worker must survive whatever
 a future Spark or Delta version reports.
 
-Observed-metric conventions (the pipeline attaches them with `DataFrame.observe` on the
-*streaming* DataFrame, so they arrive in `progress.observedMetrics`):
+Observed metrics (the pipeline attaches them with `DataFrame.observe` on the *streaming*
+DataFrame, so they arrive in `progress.observedMetrics`) are named and parsed by
+`streaming_obs.observations`, the module their producers use too:
 
-* Freshness: an observation named `fresh_<query>` with a field `max_source_commit_ts` (any
-  field ending in `source_commit_ts` is accepted). Values may be `datetime` (naive = local time,
-  as PySpark converts), ISO-8601 strings (no zone = UTC) or epoch seconds / milliseconds.
-* Quality: an observation named `dq_<layer>_<table>` (also `dq.` / `dq:`) whose fields are
-  `<rule>__<outcome>` with outcome one of passed, failed, warned, dropped, quarantined (aliases
-  pass/ok/valid, fail/invalid/error, warn); the quality engine writes `<rule>__passed` and
-  `<rule>__<warned|dropped|quarantined|failed>` by the rule's action. Only when no field of the
-  observation contains `__` is a single `_` separator accepted (`<rule>_failed`). The summary
-  fields rows_in, rows_kept, rows_dropped, rows_quarantined, rows_failed are per-table totals.
-  `<layer>` is recognised when it is one of bronze, silver, gold, ops, quarantine, source;
-  otherwise the whole rest is the table and the layer is "". Other fields are ignored; null
-  counts read as 0, negative ones are dropped.
+* Freshness: `fresh_<query>` with `max_source_commit_ts`. Values may be `datetime` (naive =
+  local time, as PySpark converts), ISO-8601 strings (no zone = UTC) or epoch seconds /
+  milliseconds.
+* Quality: `dq_<layer>_<source>` with per-rule fields `<rule>__<outcome>` (passed, warned,
+  dropped, quarantined, failed) and the per-table totals rows_in, rows_kept, rows_dropped,
+  rows_quarantined, rows_failed. Other observations and fields are ignored; null counts read as
+  0, negative ones are dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +27,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from streaming_obs.observations import (
+    FRESHNESS_FIELD,
+    TOTALS,
+    is_freshness_name,
+    parse_quality_name,
+    parse_rule_field,
+)
 
 __all__ = [
     "BatchFacts",
@@ -45,36 +49,7 @@ __all__ = [
     "delta_backlog",
     "source_label",
     "to_epoch_seconds",
-    "error_class_of",
 ]
-
-KNOWN_LAYERS = frozenset({"bronze", "silver", "gold", "ops", "quarantine", "source"})
-OUTCOMES = {
-    "passed": "passed",
-    "pass": "passed",
-    "ok": "passed",
-    "valid": "passed",
-    "failed": "failed",
-    "fail": "failed",
-    "invalid": "failed",
-    "error": "failed",
-    "warned": "warned",
-    "warn": "warned",
-    "dropped": "dropped",
-    "quarantined": "quarantined",
-}
-#: Per-table summary fields of a dq_* observation (the quality engine's metric_columns).
-SUMMARY_FIELDS = {
-    "rows_in": "in",
-    "rows_kept": "kept",
-    "rows_dropped": "dropped",
-    "rows_quarantined": "quarantined",
-    "rows_failed": "failed",
-}
-_DQ_NAME = re.compile(r"^dq[_.:](?P<rest>.+)$", re.IGNORECASE)
-_FRESH_NAME = re.compile(r"^fresh(?:[_.:].*)?$", re.IGNORECASE)
-_ERROR_CLASS = re.compile(r"^[A-Z][A-Z0-9_]+(?:\.[A-Z0-9_]+)*$")
-
 
 @dataclass(frozen=True)
 class QualityCount:
@@ -264,84 +239,46 @@ def _source_facts(src: Any) -> SourceFacts:
     )
 
 
-def _dq_table(name: str) -> tuple[str, str] | None:
-    match = _DQ_NAME.match(name or "")
-    if not match:
-        return None
-    rest = match.group("rest")
-    layer, _, table = rest.partition("_")
-    if layer.lower() not in KNOWN_LAYERS or not table:
-        return "", rest
-    return layer.lower(), table
-
-
 def parse_quality(name: str, row: Any) -> list[QualityCount]:
-    """Per-rule counts of one observed metric; [] when `name` is not a `dq_*` observation."""
-    where = _dq_table(name)
-    if where is None:
-        return []
-    layer, table = where
-    fields = _row_dict(row)
-    # The single-`_` form is a fallback for observations that never use `__`; otherwise a
-    # summary field such as rows_dropped would read as rule "rows", outcome "dropped".
-    strict = any("__" in str(k) for k in fields)
-    out = []
-    for key, value in fields.items():
-        if str(key) in SUMMARY_FIELDS:
-            continue
-        rule, outcome = _split_rule_field(str(key), strict)
-        if rule is None:
-            continue
-        count = _int(value) if value is not None else 0
-        if count is None or count < 0:
-            continue
-        out.append(QualityCount(layer, table, rule, outcome, count))
-    return out
-
-
-def parse_quality_totals(name: str, row: Any) -> list[QualityCount]:
-    """Per-table row totals (rows_in, rows_kept, ...) of a `dq_*` observation, as
-    QualityCount(rule="*", outcome=in|kept|dropped|quarantined|failed)."""
-    where = _dq_table(name)
+    """Per-rule counts of one observed metric; [] when `name` is not a quality observation."""
+    where = parse_quality_name(name or "")
     if where is None:
         return []
     out = []
     for key, value in _row_dict(row).items():
-        kind = SUMMARY_FIELDS.get(str(key))
+        parsed = parse_rule_field(str(key))
         count = _int(value) if value is not None else 0
-        if kind is None or count is None or count < 0:
+        if parsed is None or count is None or count < 0:
             continue
-        out.append(QualityCount(where[0], where[1], "*", kind, count))
+        out.append(QualityCount(*where, *parsed, count))
     return out
 
 
-def _split_rule_field(key: str, strict: bool = True) -> tuple[str | None, str]:
-    if "__" in key:
-        rule, _, suffix = key.rpartition("__")
-        outcome = OUTCOMES.get(suffix.lower())
-        if rule and outcome:
-            return rule, outcome
-        return None, ""
-    if strict:
-        return None, ""
-    rule, _, suffix = key.rpartition("_")
-    outcome = OUTCOMES.get(suffix.lower())
-    if rule and outcome:
-        return rule, outcome
-    return None, ""
+def parse_quality_totals(name: str, row: Any) -> list[QualityCount]:
+    """Per-table row totals (rows_in, rows_kept, ...) of a quality observation, as
+    QualityCount(rule="*", outcome=in|kept|dropped|quarantined|failed)."""
+    where = parse_quality_name(name or "")
+    if where is None:
+        return []
+    out = []
+    for key, value in _row_dict(row).items():
+        kind = TOTALS.get(str(key))
+        count = _int(value) if value is not None else 0
+        if kind is None or count is None or count < 0:
+            continue
+        out.append(QualityCount(*where, "*", kind, count))
+    return out
 
 
 def parse_freshness(observed: Mapping[str, Any]) -> float | None:
-    """Newest source commit time (epoch s) among the `fresh_*` observations, or None."""
+    """Newest source commit time (epoch s) among the freshness observations, or None."""
     newest = None
     for name, row in (observed or {}).items():
-        if not _FRESH_NAME.match(str(name)):
+        if not is_freshness_name(str(name)):
             continue
-        for key, value in _row_dict(row).items():
-            if str(key).endswith("source_commit_ts"):
-                ts = to_epoch_seconds(value)
-                if ts is not None and (newest is None or ts > newest):
-                    newest = ts
+        ts = to_epoch_seconds(_row_dict(row).get(FRESHNESS_FIELD))
+        if ts is not None and (newest is None or ts > newest):
+            newest = ts
     return newest
 
 
@@ -386,47 +323,3 @@ def parse_progress(progress: Any) -> BatchFacts:
         quality_totals=totals,
         newest_source_commit_ts=parse_freshness(observed),
     )
-
-
-def error_class_of(error_class: str | None, exception: str | None) -> str:
-    """A short, bounded label for why a query stopped; `none` for a clean stop.
-
-    Preference: the Python exception type of a traceback embedded in the message (foreachBatch
-    failures all carry Spark's generic FOREACH_BATCH_USER_FUNCTION_ERROR, the Python type says
-    more), then Spark's error class, then a `[CLASS]` in the message, then the exception's type,
-    else `UNKNOWN`.
-    """
-    lines = (exception or "").strip().splitlines()
-    python_error = _python_exception_type(lines)
-    if python_error:
-        return python_error
-    if error_class:
-        return error_class.strip()[:64]
-    if not lines:
-        return "none"
-    first = lines[0]
-    bracket = re.search(r"\[([A-Z][A-Z0-9_.]+)\]", first)
-    if bracket and _ERROR_CLASS.match(bracket.group(1)):
-        return bracket.group(1)[:64]
-    head = first.split(":", 1)[0].strip()
-    if head and " " not in head:
-        return head.rsplit(".", 1)[-1][:64]
-    return "UNKNOWN"
-
-
-_PY_EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
-
-
-def _python_exception_type(lines: list[str]) -> str | None:
-    """The exception type of a Python traceback embedded in a Java message (foreachBatch errors
-    arrive as `py4j.Py4JException: ... Traceback ... ValueError: boom`)."""
-    in_traceback = False
-    for line in lines:
-        if "Traceback (most recent call last)" in line:
-            in_traceback = True
-            continue
-        if in_traceback and line and not line[0].isspace():
-            match = _PY_EXC_LINE.match(line)
-            if match:
-                return match.group(1).rsplit(".", 1)[-1][:64]
-    return None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from streaming_obs._version import __version__
+from streaming_obs.logs import get_logger
 from streaming_obs.telemetry.backlog import DeltaBacklogProbe
 from streaming_obs.telemetry.cost_gauges import CostGauges
 from streaming_obs.telemetry.exporters import TelemetryPipeline, build_pipeline
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Telemetry"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 
 class Telemetry:
@@ -86,9 +87,7 @@ class Telemetry:
         """
         tel_cfg = settings.telemetry
         pipeline = build_pipeline(settings, extra_readers=extra_readers, environ=environ)
-        from streaming_obs.telemetry.exporters import _version
-
-        meter = pipeline.provider.get_meter(METER_NAME, _version())
+        meter = pipeline.provider.get_meter(METER_NAME, __version__)
         instruments = Instruments(meter)
         for breaker in pipeline.breakers:
             instruments.add_breaker(breaker)
@@ -110,11 +109,7 @@ class Telemetry:
             spark.streams.addListener(listener)
         if gauges is not None:
             gauges.start()
-        _log.info(
-            "telemetry started (otlp=%s, prometheus=%s)",
-            tel_cfg.otlp.enabled,
-            tel.prometheus_url or "off",
-        )
+        _log.info("telemetry started", otlp=tel_cfg.otlp.enabled, prometheus=tel.prometheus_url or "off")
         return tel
 
     # --- what the runner and the supervisor call -----------------------------------------------

@@ -8,7 +8,6 @@ time-to-recover) and is usable synchronously, which is how the unit tests drive 
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
@@ -16,13 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from streaming_obs.logs import get_logger
+from streaming_obs.resilience.failures import error_class_of
 from streaming_obs.telemetry.listener import IDLE, PROGRESS, STARTED, TERMINATED
 from streaming_obs.telemetry.metrics import Instruments
-from streaming_obs.telemetry.progress import delta_backlog, error_class_of, parse_progress
+from streaming_obs.telemetry.progress import delta_backlog, parse_progress
 
 __all__ = ["EventWorker", "EventHandler", "QueryInfo", "RESTART", "FLUSH"]
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 RESTART = "restart"
 FLUSH = "flush"
 
@@ -72,7 +73,7 @@ class EventHandler:
             elif kind == FLUSH:
                 event.set()
         except Exception:  # one malformed event must not stop the telemetry
-            _log.exception("telemetry: could not record a %s event", kind)
+            _log.exception("telemetry: could not record an event", kind=kind)
 
     def _name(self, query_id: Any, fallback: str | None = None) -> str:
         key = str(query_id)

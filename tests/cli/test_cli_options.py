@@ -128,7 +128,7 @@ def test_deploy_outside_a_checkout_says_in_one_line_what_it_needs(tmp_path, monk
 def test_govern_defaults_to_dry_run_and_apply_reaches_spark(monkeypatch):
     import importlib
 
-    cli_main = importlib.import_module("streaming_obs.cli.main")  # the package re-exports main()
+    session_module = importlib.import_module("streaming_obs.session")
     governance = importlib.import_module("streaming_obs.deploy.governance")
 
     dry = runner.invoke(app, ["govern", "--env", "staging"])
@@ -137,7 +137,7 @@ def test_govern_defaults_to_dry_run_and_apply_reaches_spark(monkeypatch):
     assert local.exit_code == 2 and len(local.output.strip().splitlines()) == 1 and "Unity Catalog" in local.output
     calls = []
     session = object()
-    monkeypatch.setattr(cli_main, "_spark", lambda settings: session)
+    monkeypatch.setattr(session_module, "get_spark", lambda settings: session)
     monkeypatch.setattr(governance, "govern", lambda settings, spark, dry_run, echo: calls.append((spark, dry_run)) or ["a", "b"])
     applied = runner.invoke(app, ["govern", "--env", "staging", "--apply"])
     assert applied.exit_code == 0 and "applied 2 statements" in applied.output
@@ -149,7 +149,7 @@ def test_the_first_signal_asks_for_a_stop_between_batches_the_second_stops_at_on
     import signal
     import threading
 
-    main = importlib.import_module("streaming_obs.cli.main")  # the module (the package exports main())
+    main = importlib.import_module("streaming_obs.cli.pipeline")  # the run/demo command group
     at_once = []
     monkeypatch.setattr(main, "_stop_now", lambda: at_once.append(True))
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

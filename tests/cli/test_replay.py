@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from streaming_obs.batch import BATCH_TS
 from streaming_obs.build import build_context
-from streaming_obs.cli.extra import _replay_ingest
+from streaming_obs.cli.quarantine import replay_ingest
 from streaming_obs.flows import BatchInfo, ingest_batch
 from streaming_obs.quality import list_quarantine, replay_quarantine
 from streaming_obs.sources.schemas import system_schema
@@ -42,7 +42,7 @@ def test_a_fixed_row_reaches_gold_once(spark, make_settings):
     assert [float(r["usage_quantity"]) for r in cost.read(spark).collect()] == [1.0]
 
     fixed = {quarantined[0]: {"usage_end_time": ts(f"{DAY} 12:00").strftime("%Y-%m-%dT%H:%M:%S.000Z")}}
-    ingest = _replay_ingest(spark, settings)
+    ingest = replay_ingest(spark, settings)
     result = replay_quarantine(spark, ctx.tables, settings, ids=quarantined, fixed_rows=fixed, ingest=ingest)
     assert result.replayed == quarantined
     assert sorted(r["record_id"] for r in ctx.tables.silver("billing_usage").read(spark).collect()) == ["b1", "g1"]

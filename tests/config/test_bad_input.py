@@ -302,7 +302,7 @@ def test_unreadable_files_are_one_line_errors(config_dir, monkeypatch):
 
     from streaming_obs.config import load_settings
     from streaming_obs.errors import ConfigError, QualityRuleError
-    from streaming_obs.quality.rules import load_rules
+    from streaming_obs.quality.static import load_rules
 
     d = config_dir(_rule(check={"function": "not_null", "arguments": {"column": "record_id"}}))
     real = _Path.read_bytes

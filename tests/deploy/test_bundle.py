@@ -11,7 +11,6 @@ import yaml
 from streaming_obs.deploy.bundle import (
     REQUIRED_TARGETS,
     check_bundle,
-    cli_argument_problem,
     load_bundle,
     setup_metadata,
     wheel_tasks,
@@ -20,8 +19,18 @@ from streaming_obs.deploy.bundle import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def cli_argument_problem(args):
+    """The CLI's own parser, as its `deploy` command hands it to the bundle check."""
+    import typer
+
+    from streaming_obs.cli.deploy import argument_problem
+    from streaming_obs.cli.main import app
+
+    return argument_problem(typer.main.get_command(app), args)
+
+
 def test_the_bundle_is_consistent():
-    assert check_bundle(ROOT) == []
+    assert check_bundle(ROOT, cli_check=cli_argument_problem) == []
 
 
 def test_targets_run_the_wheel_entry_point_on_their_own_conf():
@@ -110,7 +119,7 @@ def _task(d):
 def test_mistakes_in_the_job_are_found(tmp_path, change, needle):
     root = _copy(tmp_path)
     _edit(root / "resources" / "streaming_obs.job.yml", change)
-    problems = check_bundle(root)
+    problems = check_bundle(root, cli_check=cli_argument_problem)
     assert any(needle in p for p in problems), problems
 
 

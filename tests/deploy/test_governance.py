@@ -230,8 +230,8 @@ def _local_masks(spark, tmp_path, make_settings):
 
 
 def test_uc_masks_are_salted_like_mask_pii(spark, tmp_path, make_settings):
-    """The rendered salt table, bound salt and mask bodies, run by Spark: same hash as deploy.masking."""
-    from streaming_obs.deploy.masking import mask_value
+    """The rendered salt table, bound salt and mask bodies, run by Spark: same hash as silver.masking."""
+    from streaming_obs.silver.masking import mask_value
 
     spark.sql("CREATE OR REPLACE TEMPORARY FUNCTION admin_flag_t() RETURNS BOOLEAN RETURN false")
     salt_table = _local_masks(spark, tmp_path, make_settings)

@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 MODULES = ["streaming_obs.deploy", "streaming_obs.deploy.bundle", "streaming_obs.deploy.driver",
-           "streaming_obs.deploy.governance", "streaming_obs.deploy.masking", "streaming_obs.deploy.plan"]
+           "streaming_obs.deploy.governance", "streaming_obs.deploy.plan"]
 
 
 @pytest.mark.parametrize("name", MODULES)

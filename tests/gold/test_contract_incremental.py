@@ -3,11 +3,8 @@
 Two usage batches on the same keys with contract prices configured, a contract price change in
 between, each followed by a gold batch (the driving is test_incremental_property's): every gold
 table built batch by batch equals the recompute over the final silver, focus_costs and the
-net_cost of the gold query's cost tables included. cost_daily's net_cost is the exception the
-hot path (gold/hot.py, not ours to edit here) still has: its additive MERGE adds only the
-columns in hot.ADDITIVE, so a key that gets rows in two batches keeps the first batch's net_cost.
-That comparison is a strict xfail until "net_cost" joins ADDITIVE (and a contract price change
-reprices cost_daily like a list price change does).
+net_cost of every cost table included (cost_daily's is added in the usage batch: net_cost is in
+hot.ADDITIVE, and a contract price change reprices cost_daily like a list price change does).
 """
 
 from __future__ import annotations
@@ -18,14 +15,13 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from streaming_obs.bootstrap import ddl_statements
 from streaming_obs.context import PipelineContext
 from streaming_obs.flows import BatchInfo, ingest_batch
 from streaming_obs.gold import recompute_all
 from streaming_obs.gold.flow import write_gold_batch
 from streaming_obs.gold.touches import touch_batch
-from streaming_obs.tables import GOLD_TABLES, Tables
-from tests.gold.test_incremental_property import _as_source_batch, _with_price_touches
+from streaming_obs.tables import GOLD_TABLES
+from tests.gold.test_incremental_property import _as_source_batch, _with_price_touches, with_reference_gold
 from tests.sourcerows import price, row, usage
 
 T0 = datetime(2026, 1, 1)
@@ -49,12 +45,7 @@ def built(spark, tmp_path_factory):
         "simulator": {"root": str(tmp / "system")}, "sources": CONTRACT,
         "quality": {"enabled": False}, "cost": {"tag_keys": ["team"]},
     })
-    tables = Tables(settings)
-    ref_settings = settings.model_copy(update={"schemas": settings.schemas.model_copy(update={"gold": "gold_ref"})})
-    ref_tables = Tables(ref_settings)
-    for stmt in ddl_statements(tables) + ddl_statements(ref_tables):
-        if "/gold_ref/" in stmt or "/plt_ops/" not in stmt:
-            spark.sql(stmt)
+    tables, ref_settings, ref_tables = with_reference_gold(spark, settings)
     ctx = PipelineContext.create(spark, settings, "contract")
     info = lambda q, n: BatchInfo(q, n, "contract", T0)  # noqa: E731
     ingest_batch(ctx, "list_prices", _as_source_batch(spark, "list_prices", [
@@ -91,17 +82,14 @@ def test_incremental_equals_recompute_with_contract_prices(built, name):
     spark, tables, ref_tables = built
     a = tables.gold(name).read(spark).drop("_updated_at")
     b = ref_tables.gold(name).read(spark).drop("_updated_at")
-    if name == "cost_daily":  # net_cost: see the strict xfail below
-        a, b = a.drop("net_cost"), b.drop("net_cost")
     assert _same(a, b), name
     # u1 5 x 0.08 and u3 3 x 0.07 (after the change at 12:00); u2 has no contract price: list 2 x 0.20
-    expected = {"cost_by_job_daily": Decimal("0.61"), "cost_by_tag_daily": Decimal("1.01"),
+    expected = {"cost_daily": Decimal("1.01"), "cost_by_job_daily": Decimal("0.61"), "cost_by_tag_daily": Decimal("1.01"),
                 "cost_by_compute_daily": Decimal("1.01")}
     if name in expected:
         assert tables.gold(name).read(spark).agg(F.sum("net_cost")).head()[0] == expected[name], name
 
 
-@pytest.mark.xfail(strict=True, reason="gold/hot.py adds only hot.ADDITIVE on matched keys: net_cost must join it")
 def test_cost_daily_net_cost_incremental_equals_recompute(built):
     spark, tables, ref_tables = built
     cols = ["usage_date", "workspace_id", "sku_name", "currency_code", "net_cost"]

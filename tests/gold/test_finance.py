@@ -195,7 +195,7 @@ def test_a_corrupted_gold_row_fails_reconcile_naming_its_key(account, monkeypatc
                "STREAMING_OBS_SIMULATOR__ROOT": str(tmp / "system"), "STREAMING_OBS_LOGGING__DIR": "",
                "STREAMING_OBS_COST__TAG_KEYS": '["team"]', "STREAMING_OBS_QUALITY__ENABLED": "false"}
         quiet = settings.model_copy(update={"logging": settings.logging.model_copy(update={"dir": None})})
-        monkeypatch.setattr(importlib.import_module("streaming_obs.cli.main"), "load_settings", lambda *a, **k: quiet)
+        monkeypatch.setattr(importlib.import_module("streaming_obs.cli.common"), "load_settings", lambda *a, **k: quiet)
         out = CliRunner().invoke(app, ["reconcile", "--from", "2026-01-02", "--to", "2026-01-02", "--no-source", "--json"],
                                  env=env)
         assert out.exit_code == 1, out.output

@@ -129,6 +129,18 @@ def _with_price_touches(spark, tables, usage_df, since):
     return usage_df.unionByName(touches, allowMissingColumns=True), version
 
 
+def with_reference_gold(spark, settings):
+    """(tables, reference settings, reference tables): the pipeline's tables and a second gold
+    schema (`gold_ref`) for the from-scratch recompute, all created."""
+    tables = Tables(settings)
+    ref_settings = settings.model_copy(update={"schemas": settings.schemas.model_copy(update={"gold": "gold_ref"})})
+    ref_tables = Tables(ref_settings)
+    for stmt in ddl_statements(tables) + ddl_statements(ref_tables):
+        if "/gold_ref/" in stmt or "/plt_ops/" not in stmt:
+            spark.sql(stmt)
+    return tables, ref_settings, ref_tables
+
+
 class _Crash(RuntimeError):
     pass
 
@@ -139,12 +151,7 @@ def test_incremental_gold_equals_recompute(spark, make_settings, tmp_path_factor
     tmp = tmp_path_factory.mktemp("prop")
     settings = make_settings(storage={"warehouse": str(tmp / "wh"), "checkpoints": str(tmp / "ck")},
                              quality={"enabled": False}, cost={"tag_keys": ["team"]})
-    tables = Tables(settings)
-    ref_settings = settings.model_copy(update={"schemas": settings.schemas.model_copy(update={"gold": "gold_ref"})})
-    ref_tables = Tables(ref_settings)
-    for stmt in ddl_statements(tables) + ddl_statements(ref_tables):
-        if "/gold_ref/" in stmt or "/plt_ops/" not in stmt:
-            spark.sql(stmt)
+    tables, ref_settings, ref_tables = with_reference_gold(spark, settings)
     ctx = PipelineContext.create(spark, settings, "prop")
     state = {"price": {"A": "0.10", "B": "0.20"}, "price_start": {}, "clock": T0, "delivered": []}
     seed = [price("A", "2026-01-01 00:00", None, "0.10"), price("B", "2026-01-01 00:00", None, "0.20")]

@@ -9,7 +9,7 @@ import yaml
 
 from streaming_obs.errors import QualityRuleError, StreamingObsError
 from streaming_obs.quality import CHECKS, QualityEngine, load_rules, parse_rules
-from streaming_obs.quality.rules import parse_duration
+from streaming_obs.quality.checks import parse_duration
 from tests.quality.system_schemas import layer_schema, source_schema
 
 

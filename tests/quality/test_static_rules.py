@@ -9,7 +9,8 @@ import time
 import pytest
 from streaming_obs.errors import QualityRuleError
 from streaming_obs.quality.regex_safety import MAX_PATTERN_LENGTH, check_regex
-from streaming_obs.quality.rules import load_rules, parse_duration, parse_rules, resolve_column
+from streaming_obs.quality.checks import parse_duration, resolve_column
+from streaming_obs.quality.rules import parse_rules
 from streaming_obs.quality.sql_expr import (
     MAX_EXPRESSION_LENGTH,
     check_expression,
@@ -17,7 +18,7 @@ from streaming_obs.quality.sql_expr import (
     resolve_path,
     schema_from_ddl,
 )
-from streaming_obs.quality.static import check_rule_set, table_schema
+from streaming_obs.quality.static import check_rule_set, load_rules, table_schema
 
 USAGE = table_schema("bronze.billing_usage")
 

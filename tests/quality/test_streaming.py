@@ -12,7 +12,8 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQueryListener
 
-from streaming_obs.quality import QualityEngine, observation_name
+from streaming_obs.observations import quality_name
+from streaming_obs.quality import QualityEngine
 from tests.quality.conftest import NOW, usage_row
 
 RULES = {
@@ -96,7 +97,7 @@ def test_counts_reach_streaming_query_progress(spark, make_df, tmp_path):
         query.awaitTermination(300)
         progress = query.lastProgress
         observed = progress["observedMetrics"]
-        name = observation_name(table)
+        name = quality_name(table)
         assert name == "dq_bronze_billing_usage"
         assert "dq_inside_foreach_batch" not in observed  # batch-level observe is not in progress
         m = observed[name]

@@ -10,7 +10,8 @@ import pytest
 from streaming_obs.errors import CheckpointError, PipelineError
 from streaming_obs.resilience.idempotency import checkpoint_app_id
 from streaming_obs.resilience.retry import is_retryable, retry_delta_conflicts
-from streaming_obs.resilience.supervisor import Supervisor, classify_failure, graceful_stop
+from streaming_obs.resilience.failures import classify_failure
+from streaming_obs.resilience.supervisor import Supervisor, graceful_stop
 
 
 @pytest.mark.parametrize(("text", "needle"), [
@@ -193,7 +194,7 @@ def test_local_path_of_plain_file_and_object_store_uris(tmp_path):
 
 
 def test_restart_hint_names_real_conflicts_only():
-    from streaming_obs.resilience.supervisor import restart_hint
+    from streaming_obs.resilience.failures import restart_hint
 
     conflict = "Py4JJavaError: io.delta.exceptions.ConcurrentAppendException: [DELTA_CONCURRENT_APPEND] Files were added"
     assert "another writer keeps conflicting" in restart_hint(conflict)
@@ -202,3 +203,16 @@ def test_restart_hint_names_real_conflicts_only():
               "[DELTA_MERGE_SOURCE_CACHED_DURING_EXECUTION] The MERGE operation failed")
     assert restart_hint(cached) == ""
     assert "checkpoint reset" in restart_hint("StreamingQueryException: [DELTA_SCHEMA_CHANGED] ...")
+
+
+def test_our_errors_say_whether_a_restart_helps():
+    from streaming_obs import errors
+
+    fatal = [getattr(errors, n) for n in errors.__all__ if getattr(errors, n).fatal]
+    assert {c.__name__ for c in fatal} >= {"QualityFailError", "QualityViolationError", "ConfigError", "CheckpointError"}
+    assert all(c.cause and c.remedy for c in fatal)
+    foreach_batch = ("StreamingQueryException: [FOREACH_BATCH_USER_FUNCTION_ERROR] ... Traceback (most recent call "
+                     "last):\n  File \"x.py\", line 1, in f\nstreaming_obs.errors.{}: boom\n")
+    assert classify_failure(foreach_batch.format("QualityViolationError")) == (
+        errors.QualityViolationError.cause, errors.QualityViolationError.remedy)
+    assert classify_failure(foreach_batch.format("QualityRuleError")) is None  # not fatal: restarted

@@ -17,7 +17,8 @@ from pyspark.sql.types import (
 )
 
 from streaming_obs.config.models import SOURCE_NAMES
-from streaming_obs.sources.schemas import DdlParseError, parse_ddl, system_ddl, system_schema, system_schemas
+from streaming_obs.sources.schemas import DdlParseError, parse_ddl, system_schema, system_schemas
+from streaming_obs.sqlfiles import system_ddl
 from streaming_obs.sqlfiles import load_sql
 
 

@@ -10,12 +10,12 @@ from pyspark.sql.streaming.listener import StreamingQueryProgress
 from streaming_obs.telemetry.progress import (
     QualityCount,
     delta_backlog,
-    error_class_of,
     parse_progress,
     parse_quality,
     source_label,
     to_epoch_seconds,
 )
+from streaming_obs.resilience.failures import error_class_of
 from tests.telemetry.telemetry_helpers import load_json
 
 
@@ -57,7 +57,7 @@ def test_stateful_progress_has_state_rows():
     assert f.quality == [] and f.newest_source_commit_ts is None
 
 
-def test_synthetic_progress_with_latest_offset_and_naming_variants():
+def test_synthetic_progress_with_latest_offset_and_foreign_observations():
     f = parse_progress(_progress("progress_synthetic_latest_offset.json"))
     [src] = f.sources
     assert src.backlog_versions == 17 - 12
@@ -68,9 +68,7 @@ def test_synthetic_progress_with_latest_offset_and_naming_variants():
         ("silver", "job_run_timeline", "run_id_not_null", "quarantined"): 2,
         ("silver", "job_run_timeline", "known_result_state", "passed"): 0,  # null reads as 0
         ("silver", "job_run_timeline", "known_result_state", "warned"): 3,
-        ("", "orders", "amount_positive", "passed"): 4,  # single-underscore form, no layer
-        ("", "orders", "amount_positive", "failed"): 1,
-    }
+    }  # dq_orders (no layer, `_ok` / `_invalid` fields) is not what the pipeline writes: ignored
     totals = {(q.table, q.outcome): q.rows for q in f.quality_totals}
     assert totals == {
         ("job_run_timeline", "in"): 40,
@@ -84,10 +82,11 @@ def test_synthetic_progress_with_latest_offset_and_naming_variants():
 
 def test_quality_parser_ignores_what_it_does_not_understand():
     assert parse_quality("not_dq", {"a__passed": 1}) == []
-    assert parse_quality("dq_gold_cost_daily", {"rows_dropped": 3, "x__passed": 2}) == [
-        QualityCount("gold", "cost_daily", "x", "passed", 2)
+    assert parse_quality("dq_silver_jobs", {"rows_dropped": 3, "x__passed": 2, "x__ok": 1}) == [
+        QualityCount("silver", "jobs", "x", "passed", 2)
     ]
-    assert parse_quality("dq:silver_jobs", {"bad": "x", "r__failed": "nan"}) == []
+    assert parse_quality("dq_silver_jobs", {"bad": "x", "r__failed": "nan"}) == []
+    assert parse_quality("dq:silver_jobs", {"r__failed": 1}) == [] == parse_quality("dq_orders", {"r__failed": 1})
 
 
 @pytest.mark.parametrize(

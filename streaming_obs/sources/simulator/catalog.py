@@ -31,6 +31,7 @@ __all__ = [
     "Notebook",
     "Universe",
     "build_universe",
+    "cluster_id",
 ]
 
 CLOUD = "AWS"
@@ -240,7 +241,8 @@ def _digits(rng, n: int) -> str:
     return str(rng.randrange(10 ** (n - 1), 10**n))
 
 
-def _cluster_id(rng, created: datetime) -> str:
+def cluster_id(rng, created: datetime) -> str:  # noqa: ANN001 - a random.Random
+    """A cluster id shaped like Databricks' (``0312-104500-abcdefgh``), from its creation time."""
     letters = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(8))
     return f"{created:%m%d}-{created:%H%M%S}-{letters}"
 
@@ -321,7 +323,7 @@ def _clusters(seed: int, workspaces: list[str], n: int, people: list[str], keys)
         out.append(
             Cluster(
                 workspace_id=workspaces[i % len(workspaces)],
-                cluster_id=_cluster_id(rng, created),
+                cluster_id=cluster_id(rng, created),
                 name=f"{owner.split('@')[0]}'s cluster" if rng.random() < 0.4 else f"shared-{rng.choice(TEAMS)}-{i:03d}",
                 owner=owner,
                 node_type=rng.choice(list(NODE_TYPES)),

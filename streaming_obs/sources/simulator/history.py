@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from streaming_obs.config.models import SOURCE_NAMES
+from streaming_obs.logs import get_logger
 from streaming_obs.sources.simulator import writer
 from streaming_obs.sources.simulator.audit import audit_frame
 from streaming_obs.sources.simulator.catalog import Universe, build_universe
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_END", "simulate_history", "universe_for", "as_utc"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Where history ends when no `end` is given: a fixed instant, so that the same seed always
 #: gives the same data. Pass `end` (e.g. the current hour) to simulate the recent past.
@@ -173,6 +173,6 @@ def simulate_history(
             counts[name] = writer.write_rows(spark, settings, name, [], overwrite=True)
         else:
             counts[name] = writer.write_df(spark, settings, name, df, overwrite=True, expected=expected.get(name))
-        log.info("simulated %s: %d rows in %.1fs", name, counts[name], time.monotonic() - t1)
-    log.info("simulated %d days of history ending %s in %.1fs: %s", days, stop.isoformat(), time.monotonic() - t0, counts)
+        log.info("simulated", table=name, rows=counts[name], seconds=round(time.monotonic() - t1, 1))
+    log.info("simulated history", days=days, end=stop.isoformat(), seconds=round(time.monotonic() - t0, 1), rows=counts)
     return counts

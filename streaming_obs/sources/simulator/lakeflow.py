@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from streaming_obs.sources.simulator.catalog import Job, Universe, _cluster_id
+from streaming_obs.sources.simulator.catalog import Job, Universe, cluster_id
 from streaming_obs.sources.simulator.rand import day_start, floor_hour, sub_rng
 
 __all__ = [
@@ -88,7 +88,7 @@ def _run(uni: Universe, job: Job, day: datetime, k: int) -> Run:
     end = start + timedelta(seconds=round(minutes * 60, 3))
     cluster = None
     if job.compute == "job_cluster":
-        cluster = _cluster_id(rng, start)
+        cluster = cluster_id(rng, start)
     elif job.compute == "all_purpose":
         cluster = job.ap_cluster_id
     run_id = str(rng.randrange(10**14, 10**15))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import defaultdict
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from streaming_obs.config.models import SOURCE_NAMES
+from streaming_obs.logs import get_logger
 from streaming_obs.sources.simulator import writer
 from streaming_obs.sources.simulator.audit import audit_frame
 from streaming_obs.sources.simulator.catalog import SKUS, UNPRICED_SKU
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SimulatorStream"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 _DAY = timedelta(days=1)
 _HOUR = timedelta(hours=1)
 
@@ -153,7 +153,7 @@ class SimulatorStream:
         self.steps += 1
         for name, n in counts.items():
             self.totals[name] += n
-        log.debug("simulator step %d to %s: %s", self.steps, now.isoformat(), counts)
+        log.debug("simulator step", step=self.steps, to=now.isoformat(), rows=counts)
         return counts
 
     def _bootstrap(self, counts: dict[str, int]) -> None:

@@ -6,15 +6,13 @@ import hashlib
 
 import pytest
 
-from streaming_obs.deploy.masking import (
-    MIN_SALT_LENGTH,
-    check_pii_salt,
+from streaming_obs.config.salt import MIN_SALT_LENGTH, check_pii_salt, pii_salt
+from streaming_obs.silver.masking import (
     mask_pii,
     mask_raw_rows,
     mask_record,
     mask_value,
     masked_columns,
-    pii_salt,
 )
 from streaming_obs.errors import ConfigError
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import structlog
 
 __all__ = ["get_logger", "configure_logging", "current_log_file", "is_verbose", "notice", "terminal_muted",
-           "new_log_file", "is_muted", "to_file"]
+           "new_log_file", "is_muted", "to_file", "jvm_to_file", "jvm_goes_to_file"]
 
-_state: dict = {"file": None, "verbose": False, "terminal": None, "file_handler": None}
+_state: dict = {"file": None, "verbose": False, "terminal": None, "file_handler": None, "jvm_to_file": False}
 #: log files kept per directory (older ones are removed when a new one starts)
 KEEP_LOG_FILES = 20
 
@@ -61,6 +61,21 @@ def is_muted() -> bool:
     """True while a live console owns the terminal (`terminal_muted`)."""
     handler = _state["terminal"]
     return handler is not None and handler not in logging.getLogger().handlers
+
+
+def jvm_to_file() -> None:
+    """From now on the JVM's stderr goes to the log file only (unless `--verbose`).
+
+    Said once the stop's deadline cuts batches short: Spark then logs errors of the work it
+    abandons (a broadcast not stored, a shuffle block not fetched). One line has told the person
+    what was cut; the details belong in the file.
+    """
+    _state["jvm_to_file"] = True
+
+
+def jvm_goes_to_file() -> bool:
+    """True when the JVM's stderr should reach the log file only (`jvm_to_file`, `terminal_muted`)."""
+    return is_muted() or (_state["jvm_to_file"] and not _state["verbose"])
 
 
 def to_file(level: int, name: str, message: str) -> None:

@@ -319,7 +319,7 @@ def _forward_jvm_stderr(stream) -> None:  # noqa: ANN001
         line = raw.decode("utf-8", "replace").rstrip("\n")
         if any(line.startswith(n) for n in _JVM_NOISE):
             logs.to_file(logging.INFO, "spark.jvm", line)
-        elif logs.is_muted():
+        elif logs.jvm_goes_to_file():
             logs.to_file(logging.ERROR, "spark.jvm", line)
         else:
             logs.to_file(logging.ERROR, "spark.jvm", line)

@@ -86,3 +86,15 @@ def test_py4j_record_of_a_batch_ended_by_the_stop_is_dropped_other_errors_stay(t
     err = capsys.readouterr().err
     assert "a real failure" in err and "BatchStopped" not in err and err.count("Python Proxy") == 1
     assert "BatchStopped" not in open(path, encoding="utf-8").read()
+
+
+def test_the_jvm_goes_to_the_file_while_muted_or_once_a_stop_cut_batches(tmp_path, restore_logging, monkeypatch):
+    monkeypatch.setitem(logs._state, "jvm_to_file", False)
+    logs.configure_logging("INFO", log_file=str(tmp_path / "x.log"))
+    assert not logs.jvm_goes_to_file()
+    with logs.terminal_muted():
+        assert logs.jvm_goes_to_file()
+    logs.jvm_to_file()
+    assert logs.jvm_goes_to_file()
+    logs.configure_logging("INFO", log_file=str(tmp_path / "x.log"), verbose=True)
+    assert not logs.jvm_goes_to_file()  # --verbose: everything on the terminal

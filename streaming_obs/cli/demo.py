@@ -6,8 +6,11 @@ file meanwhile. Without a terminal (CI, a pipe) one summary line is printed ever
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,10 @@ if TYPE_CHECKING:
     from streaming_obs.context import PipelineContext
 
 __all__ = ["run_demo", "Dashboard"]
+
+#: the prices and usage queries run alone until the first cost is in, at most this long (a few
+#: seconds on an idle laptop; on a loaded 2-core machine every first batch at once took minutes)
+COST_FIRST_S = 120
 
 
 class Dashboard:
@@ -74,6 +81,28 @@ class Dashboard:
         return False
 
 
+@contextlib.contextmanager
+def _keys_not_echoed() -> Iterator[None]:
+    """While the live console redraws, the terminal does not echo keys: the `^C` a terminal
+    echoes would move the cursor under the console, and the next redraw would leave a stale line
+    above it. Ctrl-C still signals (only echo is off)."""
+    try:
+        import termios
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (ImportError, OSError, ValueError):  # not a terminal (or not POSIX): nothing to do
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
 def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_per_second: float | None,
              stop_event: threading.Event, spark: SparkSession | None = None, console: Console | None = None,
              summary_every_s: float = 10.0) -> None:
@@ -104,14 +133,14 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
     dash.reader.start()
     try:
         if console.is_terminal:
-            with terminal_muted(), Live(dash.screen(), console=console, refresh_per_second=2,
-                                        vertical_overflow="visible") as live:
+            with terminal_muted(), _keys_not_echoed(), Live(dash.screen(), console=console, refresh_per_second=2,
+                                                            vertical_overflow="visible") as live:
                 def tick(sup: Any) -> None:
                     dash.observe(sup)
                     live.update(dash.screen())
 
                 result = run(settings, duration_s=duration_s, spark=spark, stop_event=stop_event, ctx=ctx,
-                             on_tick=tick)
+                             on_tick=tick, cost_first_s=COST_FIRST_S)
                 dash.final_figures()
                 live.update(dash.screen())
         else:
@@ -120,7 +149,8 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
                 if dash.due_summary():
                     console.print(dash.summary(), soft_wrap=True, highlight=False)
 
-            result = run(settings, duration_s=duration_s, spark=spark, stop_event=stop_event, ctx=ctx, on_tick=tick)
+            result = run(settings, duration_s=duration_s, spark=spark, stop_event=stop_event, ctx=ctx, on_tick=tick,
+                         cost_first_s=COST_FIRST_S)
             dash.final_figures()
             console.print(dash.summary(), soft_wrap=True, highlight=False)
     finally:
@@ -131,5 +161,8 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
             ctx.telemetry.shutdown()  # removes the listener before the session stops
     took = result.seconds if result is not None else time.monotonic() - dash.t0
     log = current_log_file()
-    console.print(f"demo stopped cleanly after {took:.0f}s; tables under {settings.storage.warehouse}"
+    n = len(result.cut) if result is not None else 0
+    cut = (f" ({n} batch{'es' if n > 1 else ''} still running at the stop's deadline left for the next start)"
+           if n else "")
+    console.print(f"demo stopped cleanly after {took:.0f}s{cut}; tables under {settings.storage.warehouse}"
                   + (f"; log: {log}" if log else ""), soft_wrap=True, highlight=False)

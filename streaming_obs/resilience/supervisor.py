@@ -12,13 +12,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tenacity import wait_exponential
 
 from streaming_obs.errors import BatchStopped, PipelineError
-from streaming_obs.logs import get_logger, notice
+from streaming_obs.logs import get_logger, jvm_to_file, notice
 from streaming_obs.resilience.failures import INCOMPATIBLE, SCHEMA_FIX, classify_failure, error_class_of, restart_hint
 
 if TYPE_CHECKING:
@@ -84,11 +85,15 @@ def graceful_stop(queries: list[StreamingQuery], timeout_s: float, *,
         log.info("stop deadline passed: stopping mid-batch", queries=late, timeout_s=timeout_s)
         notice(f"still mid-batch after {timeout_s:.0f}s: {', '.join(late)}; stopped there, the next start "
                "replays those batches (exactly-once)")
+        jvm_to_file()  # what Spark says about the work it abandons goes to the log file
         _interrupting.set()
     try:
-        for query in queries:
-            if id(query) not in stopped:
+        for query in queries:  # ended ones: `stop()` only releases what they hold
+            if id(query) not in stopped and query not in pending:
                 _stop(query)
+        if pending:  # each `stop()` waits for its thread: cut them all at once, not one after another
+            with ThreadPoolExecutor(max_workers=len(pending), thread_name_prefix="stop") as pool:
+                list(pool.map(_stop, pending))
     finally:
         _interrupting.clear()
     return late
@@ -344,10 +349,11 @@ class Supervisor:
         """True when every query finished without error (available-now runs)."""
         return all(w.done for w in self.watched.values())
 
-    def stop_all(self, timeout_s: float) -> None:
-        """Graceful stop of every query, all within `timeout_s` (launch order: upstream first)."""
+    def stop_all(self, timeout_s: float) -> list[str]:
+        """Graceful stop of every query, all within `timeout_s` (launch order: upstream first);
+        returns the queries whose batch the deadline cut (`graceful_stop`)."""
         self.stop_event.set()  # from now on no batch starts its work (`stop_gate`)
-        graceful_stop(self.queries, timeout_s, before_stop=self.before_stop)
+        return graceful_stop(self.queries, timeout_s, before_stop=self.before_stop)
 
 
 @dataclass

@@ -95,3 +95,27 @@ def test_summary_line_is_one_line_with_cost_freshness_quality_and_batches():
     assert "behind: none" in line
     empty = summary_line(SourceTracker(5), Figures(), elapsed_s=1)
     assert "cost today 0.00 (0 workspaces)" in empty and "freshness to gold -" in empty
+
+
+def test_the_live_console_turns_key_echo_off_and_back_on():
+    """A `^C` echoed under the live console would leave a stale line above it at the next redraw."""
+    import os
+    import pty
+    import sys
+    import termios
+
+    from streaming_obs.cli import demo
+
+    leader, follower = pty.openpty()
+    stdin = sys.stdin
+    try:
+        sys.stdin = os.fdopen(follower, "r", closefd=False)
+        before = termios.tcgetattr(follower)[3]
+        assert before & termios.ECHO
+        with demo._keys_not_echoed():
+            assert not termios.tcgetattr(follower)[3] & termios.ECHO
+        assert termios.tcgetattr(follower)[3] == before
+    finally:
+        sys.stdin = stdin
+        os.close(leader)
+        os.close(follower)

@@ -248,7 +248,10 @@ def test_stop_all_lets_the_running_batch_finish_then_removes_listeners_then_stop
 
 
 @pytest.mark.slow
-def test_a_batch_still_running_at_the_deadline_is_cut_quietly(spark, tmp_path):
+def test_a_batch_still_running_at_the_deadline_is_cut_quietly(spark, tmp_path, monkeypatch):
+    from streaming_obs import logs
+
+    monkeypatch.setitem(logs._state, "jvm_to_file", False)
     started = []
 
     def endless(df, batch_id):
@@ -263,7 +266,7 @@ def test_a_batch_still_running_at_the_deadline_is_cut_quietly(spark, tmp_path):
         sup.watched[q.name] = sv._Watched(SimpleNamespace(name=q.name), q)
         _until(lambda: started, "no batch within 60 s")
         sup.stop_all(2)
-        assert sv._ended(q)
+        assert sv._ended(q) and logs.jvm_goes_to_file()  # Spark's errors about the cut work: to the file
         assert q.exception() is None  # cut by the stop: ended as stopped, not failed
         assert _ids(tmp_path / "stuck", "commits") == [] or _ids(tmp_path / "stuck", "commits")[-1] < started[-1]
     finally:
@@ -275,3 +278,36 @@ def test_launch_stops_starting_flows_once_the_duration_is_over():
     sup.launch([SimpleNamespace(name="a")], until=time.monotonic() + 60, on_started=lambda s: seen.append(list(s.watched)))
     sup.launch([SimpleNamespace(name="b"), SimpleNamespace(name="c")], until=time.monotonic() - 1)
     assert list(sup.watched) == ["a"] and seen == [["a"]]  # the console saw it come
+
+
+def test_cost_first_waits_for_the_usage_querys_first_rows_or_its_deadline_or_a_stop():
+    from streaming_obs import runner
+
+    class _Usage:
+        def __init__(self, after):
+            self.calls, self.after = 0, after
+
+        @property
+        def recentProgress(self):  # noqa: N802 - pyspark's name
+            self.calls += 1
+            return [{"numInputRows": 5}] if self.calls > self.after else [{"numInputRows": 0}]
+
+    def sup_with(query):
+        sup = _sup(threading.Event())
+        sup.check = lambda: None
+        sup.watched["bronze_billing_usage"] = sv._Watched(SimpleNamespace(name="bronze_billing_usage"), query)
+        return sup
+
+    ticks = []
+    sup = sup_with(_Usage(after=2))
+    t0 = time.monotonic()
+    runner._until_cost(sup, time.monotonic() + 30, sup.stop_event, ticks.append)
+    assert sup.watched["bronze_billing_usage"].query.calls == 3 and len(ticks) == 2 and time.monotonic() - t0 < 5
+    sup = sup_with(_Usage(after=10**9))
+    t0 = time.monotonic()
+    runner._until_cost(sup, time.monotonic() + 1.5, sup.stop_event, None)
+    assert 1.5 <= time.monotonic() - t0 < 4  # no rows yet: the others start at the deadline
+    sup.stop_event.set()
+    t0 = time.monotonic()
+    runner._until_cost(sup, time.monotonic() + 30, sup.stop_event, None)
+    assert time.monotonic() - t0 < 1

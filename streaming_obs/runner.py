@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from streaming_obs.build import build_context
 from streaming_obs.flows import USAGE, BatchInfo, ingest_batch, source_flow, source_query_name, start_flow
+from streaming_obs.gold.contract import CONTRACT_SOURCE
 from streaming_obs.gold.flow import gold_flow
 from streaming_obs.logs import get_logger
 from streaming_obs.ops.audit import write_audit
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["run", "RunResult", "build_context"]
 
 log = get_logger(__name__)
+
+
+#: the sources whose silver change feed the usage query reads (its price windows)
+PRICE_SOURCES = ("list_prices", CONTRACT_SOURCE)
 
 
 @dataclass
@@ -116,11 +121,13 @@ def run(
     streamed = [s for s, c in settings.sources.items() if c.mode != "snapshot"]
     # One query per streamed source (bronze, silver and, for usage, cost_daily in one batch),
     # then the gold query; in available-now mode gold runs once, after every source drained.
-    # The usage query reads silver list_prices' change feed beside its source, so in
-    # available-now mode (end offsets fixed when a query starts) it starts after the other
-    # sources drained: a price written in the same run is then always in its batch.
-    layers = [[source_flow(ctx, s) for s in streamed if s != USAGE],
-              [source_flow(ctx, s) for s in streamed if s == USAGE], [gold_flow(ctx)]]
+    # The usage query reads the price tables' change feeds beside its source, so in
+    # available-now mode (end offsets fixed when a query starts) the price queries drain first:
+    # a price written in the same run is then always in usage's batch. Nothing else feeds the
+    # usage batch, so usage and the other sources drain together (their small jobs share the
+    # cores; one after the other they left a core idle for most of a run).
+    layers = [[source_flow(ctx, s) for s in streamed if s in PRICE_SOURCES],
+              [source_flow(ctx, s) for s in streamed if s not in PRICE_SOURCES], [gold_flow(ctx)]]
     layers = [flows for flows in layers if flows]
     sup = Supervisor(ctx, lambda f: start_flow(ctx, f, available_now=available_now), stop_event=stop_event,
                      before_stop=ctx.telemetry.remove_listener if ctx.telemetry is not None else None)

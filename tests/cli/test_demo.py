@@ -25,12 +25,12 @@ def test_demo_streams_and_stops_cleanly(spark, make_settings):
     out = io.StringIO()
     console = Console(file=out, width=160, force_terminal=False)
     stop = threading.Event()
-    run_demo(settings, duration_s=75, days=1, rows_per_second=20, stop_event=stop, spark=spark, console=console,
-             summary_every_s=5)
+    run_demo(settings, duration_s=30, days=1, rows_per_second=20, stop_event=stop, spark=spark, console=console,
+             summary_every_s=3)
     text = out.getvalue()
     assert "simulating 1 days of history" in text
     summaries = [line for line in text.splitlines() if "cost today" in line and "freshness to gold" in line]
-    assert len(summaries) >= 5, text  # one line every 5 s, not a redrawn table
+    assert len(summaries) >= 5, text  # one line every 3 s, not a redrawn table
     assert "demo stopped cleanly" in text
     assert stop.is_set()
     tables = Tables(settings)

@@ -39,7 +39,7 @@ STOP_TIMEOUT_S = 45
 STOP_BOUND_S = STOP_TIMEOUT_S + 60
 #: counted from the run's start (after the history): the usage query's first batch must have
 #: committed cost before it ends
-DEMO_DURATION_S = 150
+DEMO_DURATION_S = 100
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]")
 #: a tiny account: history in seconds, the first gold rows within the first batches
 TINY = {"STREAMING_OBS_SIMULATOR__WORKSPACES": "2", "STREAMING_OBS_SIMULATOR__JOBS": "8",

@@ -7,6 +7,7 @@ can record it in the audit table.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ import yaml
 
 from streaming_obs.config.models import OPTIONAL_SOURCE_NAMES, SOURCE_NAMES
 from streaming_obs.identifiers import validate_identifier
+from streaming_obs.logs import get_logger
 from streaming_obs.sqlfiles import load_sql, render_sql, system_ddl, table_specs
 
 if TYPE_CHECKING:
@@ -21,7 +23,9 @@ if TYPE_CHECKING:
 
     from streaming_obs.tables import TableRef, Tables
 
-__all__ = ["bootstrap", "ddl_statements", "silver_specs", "layer_columns"]
+__all__ = ["bootstrap", "clear_cut_creation", "ddl_statements", "silver_specs", "layer_columns"]
+
+log = get_logger(__name__)
 
 
 @lru_cache(maxsize=None)
@@ -49,6 +53,23 @@ def _create(ref: TableRef, columns: str, partition_by: list[str] | None = None) 
     ).strip()
 
 
+def _tables_to_create(tables: Tables) -> list[tuple[TableRef, str, list[str] | None]]:
+    """(table, DDL columns, partition columns) of every table bootstrap creates, in order."""
+    settings = tables.settings
+    specs = table_specs()
+    out: list[tuple[TableRef, str, list[str] | None]] = []
+    # optional sources (contract prices) get tables only where they are configured
+    optional = [s for s in OPTIONAL_SOURCE_NAMES if s in settings.sources]
+    for source in SOURCE_NAMES + tuple(optional):
+        out.append((tables.bronze(source), layer_columns("bronze", source), None))
+        out.append((tables.silver(source), layer_columns("silver", source), silver_specs()[source].get("partition_by")))
+    for name, spec in specs["gold"].items():
+        out.append((tables.gold(name), spec["columns"], spec.get("partition_by")))
+    for name, spec in specs["ops"].items():
+        out.append((tables.ops(name), spec["columns"], spec.get("partition_by")))
+    return out
+
+
 def ddl_statements(tables: Tables) -> list[str]:
     """Every DDL statement bootstrap would run, in order."""
     settings = tables.settings
@@ -58,24 +79,37 @@ def ddl_statements(tables: Tables) -> list[str]:
             schema = getattr(settings.schemas, layer)
             full = f"{settings.catalog}.{schema}" if settings.catalog else schema
             stmts.append(render_sql("ddl/create_schema.sql", schema=full).strip())
-    specs = table_specs()
-    # optional sources (contract prices) get tables only where they are configured
-    optional = [s for s in OPTIONAL_SOURCE_NAMES if s in settings.sources]
-    for source in SOURCE_NAMES + tuple(optional):
-        stmts.append(_create(tables.bronze(source), layer_columns("bronze", source)))
-        stmts.append(
-            _create(tables.silver(source), layer_columns("silver", source), silver_specs()[source].get("partition_by"))
-        )
-    for name, spec in specs["gold"].items():
-        stmts.append(_create(tables.gold(name), spec["columns"], spec.get("partition_by")))
-    for name, spec in specs["ops"].items():
-        stmts.append(_create(tables.ops(name), spec["columns"], spec.get("partition_by")))
+    stmts += [_create(ref, columns, partition_by) for ref, columns, partition_by in _tables_to_create(tables)]
     m = settings.maintenance
     if m.optimize_write and m.auto_compact:
         # A long-running stream writes many small files; on clusters let Delta compact them.
         idents = [s.split("EXISTS ", 1)[1].split(" (", 1)[0] for s in stmts if s.startswith("CREATE TABLE")]
         stmts += [render_sql("ddl/auto_optimize.sql", table=i).strip() for i in idents]
     return stmts
+
+
+#: a committed version in a Delta log: a commit file or a checkpoint
+_COMMITTED = re.compile(r"^\d{20}\.(json|checkpoint(\..+)?\.parquet)$")
+
+
+def clear_cut_creation(spark: SparkSession, path: str) -> bool:
+    """Remove the `_delta_log` of a table whose creation a crash cut short; True if removed.
+
+    A CREATE killed before its first commit leaves `_delta_log/` with no version in it (a temp
+    file, `_staged_commits/`). `CREATE TABLE IF NOT EXISTS` then takes the path for a table and
+    does nothing, while every read says the table does not exist: the next start would fail for
+    good. Nothing was ever committed there, so nothing is lost by clearing it. Goes through
+    Hadoop's FileSystem, so it holds for object stores as for local paths.
+    """
+    sc = spark.sparkContext
+    log = sc._jvm.org.apache.hadoop.fs.Path(path.rstrip("/") + "/_delta_log")
+    fs = log.getFileSystem(sc._jsc.hadoopConfiguration())
+    if not fs.exists(log):
+        return False
+    if any(_COMMITTED.match(st.getPath().getName()) for st in fs.listStatus(log)):
+        return False
+    fs.delete(log, True)
+    return True
 
 
 def bootstrap(spark: SparkSession, tables: Tables) -> list[str]:
@@ -88,6 +122,9 @@ def bootstrap(spark: SparkSession, tables: Tables) -> list[str]:
     from streaming_obs.resilience.preflight import check_storage
 
     check_storage(tables.settings)
+    for ref, _, _ in _tables_to_create(tables):
+        if ref.path and clear_cut_creation(spark, ref.path):
+            log.warning("table creation cut short by a crash: created again", table=ref.label, path=ref.path)
     applied = []
     for stmt in ddl_statements(tables):
         with sql_operation("bootstrap DDL", sql=stmt):

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
+from streaming_obs.gold.budgets import BUDGET_TABLE
+from streaming_obs.gold.budgets import from_scratch as budgets_from_scratch
 from streaming_obs.gold.contract import with_contract_prices
 from streaming_obs.merge import merge_upsert
 from streaming_obs.resilience.operation import sql_operation
@@ -57,11 +59,13 @@ class GoldScope:
     query_dates: set[date] | None = field(default_factory=set)
     #: dates whose cost_daily changed: their anomalies and those of the days they are baseline of
     anomaly_dates: set[date] | None = field(default_factory=set)
+    #: recompute budget_status_daily from scratch (the usage query keeps it incrementally)
+    budgets: bool = False
 
     @classmethod
     def everything(cls) -> GoldScope:
         """The from-scratch scope."""
-        return cls(usage_dates=None, all_runs=True, hours=None, query_dates=None, anomaly_dates=None)
+        return cls(usage_dates=None, all_runs=True, hours=None, query_dates=None, anomaly_dates=None, budgets=True)
 
 
 def _in(col: str, values: set | None) -> Column:
@@ -257,6 +261,8 @@ class GoldWriter:
         self.utilization(scope.hours)
         self.queries(scope.query_dates)
         self.anomalies(scope.anomaly_dates)
+        if scope.budgets:
+            self.merge(BUDGET_TABLE, budgets_from_scratch(self), F.lit(True))
         return dict(self.merged)
 
 

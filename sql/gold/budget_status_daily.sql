@@ -4,7 +4,8 @@
 --                  weekday 4 times; a day without cost counts 0)
 --   forecast_cost  mtd_cost + the rate of each remaining day of the month's weekday
 --   interval       forecast_cost -/+ z * sqrt(sum over remaining days of that weekday's sample
---                  variance over its 4 days), the low end never below mtd_cost
+--                  variance over its 4 days), the low end never below mtd_cost (the remaining
+--                  days cannot cost less than nothing) unless the forecast itself is
 -- On the month's last day nothing remains: the forecast is the month's cost, low = high.
 -- {costs}: (budget_name, usage_date, day_cost) covering every day the windows read; missing
 -- days count 0. Doubles are summed over sorted arrays so they come out the same whatever the
@@ -82,7 +83,7 @@ SELECT
   f.day_cost,
   f.mtd_cost,
   f.forecast_cost,
-  CAST(GREATEST(f.mtd_cost, CAST(f.forecast_cost AS DECIMAL(37,18)) - CAST(f.half_width AS DECIMAL(37,18)))
+  CAST(GREATEST(LEAST(f.mtd_cost, f.forecast_cost), CAST(f.forecast_cost AS DECIMAL(37,18)) - CAST(f.half_width AS DECIMAL(37,18)))
        AS DECIMAL(38,18)) AS forecast_low,
   CAST(CAST(f.forecast_cost AS DECIMAL(37,18)) + CAST(f.half_width AS DECIMAL(37,18)) AS DECIMAL(38,18)) AS forecast_high,
   CAST(f.mtd_cost AS DOUBLE) / CAST(b.monthly_amount AS DOUBLE) AS spend_ratio,

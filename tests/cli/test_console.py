@@ -95,3 +95,19 @@ def test_summary_line_is_one_line_with_cost_freshness_quality_and_batches():
     assert "behind: none" in line
     empty = summary_line(SourceTracker(5), Figures(), elapsed_s=1)
     assert "cost today 0.00 (0 workspaces)" in empty and "freshness to gold -" in empty
+
+
+def test_budgets_panel_and_summary():
+    fig = _figures()
+    fig.budgets = [("data-team", "USD", 214.0, 250.0, 263.0, 250.18, 275.82), ("sql", "EUR", 10.0, 100.0, 40.0, 35.0, 45.0)]
+    out = io.StringIO()
+    Console(file=out, width=140).print(render(SourceTracker(5), fig, elapsed_s=1, metrics_url=None))
+    text = out.getvalue()
+    for needle in ("budgets this month: 2, 1 forecast over", "data-team", "214.00 USD", "86%", "105% !",
+                   "250.18 - 275.82", "sql", "10%", "40%"):
+        assert needle in text, needle
+    line = summary_line(SourceTracker(5), fig, elapsed_s=1)
+    assert "budgets 2, forecast over: data-team" in line and "\n" not in line
+    out = io.StringIO()
+    Console(file=out, width=140).print(render(SourceTracker(5), _figures(), elapsed_s=1, metrics_url=None))
+    assert "budgets this month" not in out.getvalue()  # no budgets, no panel

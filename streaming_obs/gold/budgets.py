@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from streaming_obs.gold.compute import GoldWriter
 
 __all__ = ["BUDGET_TABLE", "INTERVAL_Z", "TRAILING_DAYS", "affected_dates", "window_dates", "budgets_frame",
-           "budget_hash", "day_costs", "status_frame", "batch_update", "from_scratch"]
+           "budget_hash", "day_costs", "status_frame", "batch_update", "from_scratch", "resync"]
 
 BUDGET_TABLE = "budget_status_daily"
 #: days before the as-of day whose cost gives the weekday run rates (each weekday 4 times)
@@ -152,13 +152,38 @@ def batch_update(writer: GoldWriter, added: DataFrame | None, added_dates, chang
     return status_frame(spark, series, present, budgets), affected
 
 
-def from_scratch(writer: GoldWriter) -> DataFrame:
-    """budget_status_daily from silver: every configured budget on every date silver usage has
-    (no rows without budgets)."""
+def from_scratch(writer: GoldWriter, settings: Settings | None = None) -> DataFrame:
+    """budget_status_daily from silver: every budget of `settings` (default: the writer's) on
+    every date silver usage has (no rows without budgets)."""
     spark = writer.spark
-    budgets = budgets_frame(spark, writer.settings)
+    budgets = budgets_frame(spark, settings or writer.settings)
     if budgets is None:
         return spark.createDataFrame([], writer.tables.gold(BUDGET_TABLE).read(spark).schema)
     usage = writer.silver("billing_usage")
     series = day_costs(spark, writer.priced_usage(usage), budgets)
     return status_frame(spark, series, usage.select("usage_date").distinct(), budgets)
+
+
+def resync(writer: GoldWriter) -> tuple[DataFrame, list[str]] | None:
+    """Budgets whose definition changed since budget_status_daily was kept: (their rows from
+    scratch, the budget names whose rows they replace), or None when the table is in step.
+
+    A budget whose stored `budget_hash` differs from its definition (scope, amount, currency,
+    thresholds), or that has no rows while cost_daily has some, is recomputed; a budget no
+    longer configured is deleted. Run before the queries start: nothing else writes then.
+    """
+    spark, settings, tables = writer.spark, writer.settings, writer.tables
+    ref = tables.gold(BUDGET_TABLE)
+    if not ref.exists(spark):
+        return None
+    stored: dict[str, set[str]] = {}
+    for r in ref.read(spark).select("budget_name", "budget_hash").distinct().collect():
+        stored.setdefault(r[0], set()).add(r[1])
+    configured = {b.name: budget_hash(b) for b in settings.budgets}
+    has_usage = bool(configured) and bool(tables.gold("cost_daily").read(spark).limit(1).collect())
+    redo = sorted(n for n, h in configured.items() if has_usage and stored.get(n) != {h})
+    gone = sorted(set(stored) - set(configured))
+    if not redo and not gone:
+        return None
+    subset = settings.model_copy(update={"budgets": [b for b in settings.budgets if b.name in redo]})
+    return from_scratch(writer, subset), redo + gone

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from streaming_obs.gold.budgets import BUDGET_TABLE, batch_update
+from streaming_obs.gold.budgets import BUDGET_TABLE, batch_update, resync
 from streaming_obs.gold.compute import GoldWriter, release_checkpoint
 from streaming_obs.gold.contract import CONTRACT_SOURCE, contract_prices_on
 from streaming_obs.merge import merge_add
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from streaming_obs.batch import BatchInfo
     from streaming_obs.context import PipelineContext
 
-__all__ = ["HOT_TABLE", "ADDITIVE", "price_touch_stream", "price_dates", "keep_cost_daily", "TOUCH_COL"]
+__all__ = ["HOT_TABLE", "ADDITIVE", "price_touch_stream", "price_dates", "keep_cost_daily", "resync_budgets", "TOUCH_COL"]
 
 HOT_TABLE = "cost_daily"
 #: cost_daily's columns that add up over rows (all of them: names are not part of it). net_cost
@@ -146,3 +146,20 @@ def _keep_budgets(writer: GoldWriter, priced: DataFrame | None, added, changed) 
     finally:
         release_checkpoint(rows)
     return True
+
+
+def resync_budgets(ctx: PipelineContext) -> list[str]:
+    """Bring budget_status_daily in step with conf/budgets.yaml before the queries start
+    (gold/budgets.py `resync`): the names of the budgets recomputed or removed."""
+    writer = GoldWriter(ctx.spark, ctx.tables, ctx.settings, cost_tables=())
+    found = resync(writer)
+    if found is None:
+        return []
+    rows, names = found
+    rows = rows.localCheckpoint(eager=True)
+    try:
+        retry_delta_conflicts(lambda: writer.merge(BUDGET_TABLE, rows, F.col("budget_name").isin(names)),
+                              attempts=ctx.settings.resilience.write_retries, what=f"resync {BUDGET_TABLE}")
+    finally:
+        release_checkpoint(rows)
+    return names

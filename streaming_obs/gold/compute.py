@@ -59,13 +59,16 @@ class GoldScope:
     query_dates: set[date] | None = field(default_factory=set)
     #: dates whose cost_daily changed: their anomalies and those of the days they are baseline of
     anomaly_dates: set[date] | None = field(default_factory=set)
+    #: dates of changed node timeline or usage (a day's idle compute moves with both)
+    idle_dates: set[date] | None = field(default_factory=set)
     #: recompute budget_status_daily from scratch (the usage query keeps it incrementally)
     budgets: bool = False
 
     @classmethod
     def everything(cls) -> GoldScope:
         """The from-scratch scope."""
-        return cls(usage_dates=None, all_runs=True, hours=None, query_dates=None, anomaly_dates=None, budgets=True)
+        return cls(usage_dates=None, all_runs=True, hours=None, query_dates=None, anomaly_dates=None,
+                   idle_dates=None, budgets=True)
 
 
 def _in(col: str, values: set | None) -> Column:
@@ -227,6 +230,19 @@ class GoldWriter:
         self.merge("cluster_utilization_hourly", run_gold_sql(self.spark, "cluster_utilization_hourly", nodes=nodes),
                    F.lit(True) if hours is None else scope)
 
+    def idle(self, dates: set[date] | None) -> None:
+        """idle_compute_daily for `dates` (node timeline and cluster cost of those days)."""
+        if dates is not None and not dates:
+            return
+        nodes = self.silver("node_timeline").where(_in_dates_of("start_time", dates))
+        usage = (self.silver("billing_usage").where(_in("usage_date", dates))
+                 .where(F.col("usage_metadata.cluster_id").isNotNull()))
+        params = self.spark.createDataFrame([(float(self.settings.cost.idle.cpu_threshold_percent),)],
+                                            "threshold DOUBLE")
+        df = run_gold_sql(self.spark, "idle_compute_daily", nodes=nodes, priced_usage=self.priced_usage(usage),
+                          params=params)
+        self.merge("idle_compute_daily", df, _in("usage_date", dates))
+
     def queries(self, dates: set[date] | None) -> None:
         """query_daily for the touched query dates."""
         if dates is not None and not dates:
@@ -259,6 +275,7 @@ class GoldWriter:
         self.renames(scope.jobs, scope.clusters, scope.warehouses)
         self.job_runs(scope.run_refs, scope.all_runs)
         self.utilization(scope.hours)
+        self.idle(scope.idle_dates)
         self.queries(scope.query_dates)
         self.anomalies(scope.anomaly_dates)
         if scope.budgets:

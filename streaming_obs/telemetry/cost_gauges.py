@@ -39,6 +39,7 @@ BY_JOB = "streaming_obs.job.list_cost_today"
 BY_TAG = "streaming_obs.tag.list_cost_today"
 UNPRICED = "streaming_obs.workspace.unpriced_usage_today"
 ANOMALIES = "streaming_obs.workspace.cost_anomalies_open"
+IDLE = "streaming_obs.workspace.idle_list_cost_today"
 BUDGET_SPEND = "streaming_obs.budget.spend_ratio"
 BUDGET_FORECAST = "streaming_obs.budget.forecast_ratio"
 BUDGET_THRESHOLD = "streaming_obs.budget.threshold_ratio"
@@ -75,7 +76,7 @@ def read_cost_snapshot(
     from pyspark.sql import functions as F
 
     day = today or _utc_today()
-    snap: Snapshot = {LIST_COST: [], BY_JOB: [], BY_TAG: [], UNPRICED: [], ANOMALIES: [], BUDGET_SPEND: [],
+    snap: Snapshot = {LIST_COST: [], BY_JOB: [], BY_TAG: [], UNPRICED: [], ANOMALIES: [], IDLE: [], BUDGET_SPEND: [],
                       BUDGET_FORECAST: [], BUDGET_THRESHOLD: []}
     workspaces: set[str] = set()
 
@@ -158,6 +159,16 @@ def read_cost_snapshot(
         for r in rows:
             counts[_s(r["workspace_id"])] = float(r["count"])
     snap[ANOMALIES] = [(v, {"workspace_id": w}) for w, v in sorted(counts.items())]
+    idle = _read(spark, tables, "idle_compute_daily")
+    if idle is not None:
+        rows = (
+            idle.where((F.col("usage_date") == F.lit(day)) & F.col("currency_code").isNotNull())
+            .groupBy("workspace_id", "currency_code")
+            .agg(F.sum("idle_list_cost").alias("cost"))
+            .collect()
+        )
+        snap[IDLE] = sorted(((_f(r["cost"]), {"workspace_id": _s(r["workspace_id"]), "currency": _s(r["currency_code"])})
+                             for r in rows), key=lambda x: (x[1]["workspace_id"], x[1]["currency"]))
     snap.update(_budget_gauges(spark, tables, day))
     return snap
 

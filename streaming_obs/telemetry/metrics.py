@@ -196,6 +196,13 @@ SPECS: tuple[MetricSpec, ...] = (
         "0 when they reconcile (docs/architecture.md#reconciliation).",
     ),
     _s(
+        "streaming_obs.workspace.idle_list_cost_today",
+        "observable_gauge",
+        ("workspace_id", "currency"),
+        "Today's estimated list cost of idle clusters per workspace: each cluster's list cost times its "
+        "idle share (node-minutes below cost.idle.cpu_threshold_percent CPU), from gold idle_compute_daily.",
+    ),
+    _s(
         "streaming_obs.budget.spend_ratio",
         "observable_gauge",
         ("budget", "currency"),

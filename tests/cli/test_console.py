@@ -111,3 +111,13 @@ def test_budgets_panel_and_summary():
     out = io.StringIO()
     Console(file=out, width=140).print(render(SourceTracker(5), _figures(), elapsed_s=1, metrics_url=None))
     assert "budgets this month" not in out.getvalue()  # no budgets, no panel
+
+
+def test_idle_clusters_panel():
+    fig = _figures()
+    fig.idle = [("ws-1", "0101-abc", "USD", 0.625, 31.5)]
+    out = io.StringIO()
+    Console(file=out, width=160).print(render(SourceTracker(5), fig, elapsed_s=1, metrics_url=None))
+    text = out.getvalue()
+    for needle in ("idle clusters, last 7 days", "ws-1/0101-abc", "62%", "31.50 USD"):
+        assert needle in text, needle

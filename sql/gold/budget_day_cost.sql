@@ -12,5 +12,5 @@ JOIN {budgets} b
 WHERE (size(b.workspace_ids) = 0 OR array_contains(b.workspace_ids, u.workspace_id))
   AND (size(b.skus) = 0 OR array_contains(b.skus, u.sku_name))
   AND (size(b.products) = 0 OR array_contains(b.products, u.billing_origin_product))
-  AND size(map_filter(b.tags, (k, v) -> NOT (element_at(u.custom_tags, k) <=> v))) = 0
+  AND size(map_filter(b.tags, (k, v) -> NOT (u.custom_tags[k] <=> v))) = 0
 GROUP BY b.budget_name, u.usage_date

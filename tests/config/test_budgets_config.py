@@ -131,3 +131,10 @@ def test_budgets_change_the_config_hash(conf):
     a = load_settings("local", config_dir=conf(), environ={})
     b = load_settings("local", config_dir=conf([ONE]), environ={})
     assert config_hash(a) != config_hash(b)
+
+
+def test_validate_config_counts_budgets(conf):
+    env = {k: None for k in os.environ if k.startswith(("STREAMING_OBS_", "OTEL_"))}
+    d = conf([ONE, {**ONE, "name": "c"}])
+    result = runner.invoke(app, ["validate-config", "--env", "local", "--config-dir", str(d)], env=env)
+    assert result.exit_code == 0 and result.output.strip().endswith(", 2 budgets"), result.output

@@ -227,20 +227,24 @@ class GoldWriter:
             return
         nodes = self.silver("node_timeline").where(_in_hours(hours))
         scope = None if hours is None else F.col("hour").isin(sorted(hours))
-        self.merge("cluster_utilization_hourly", run_gold_sql(self.spark, "cluster_utilization_hourly", nodes=nodes),
+        self.merge("cluster_utilization_hourly", run_gold_sql(self.spark, "cluster_utilization_hourly", nodes=nodes,
+                                                              params=self._idle_params()),
                    F.lit(True) if hours is None else scope)
 
+    def _idle_params(self) -> DataFrame:
+        return self.spark.createDataFrame([(float(self.settings.cost.idle.cpu_threshold_percent),)], "threshold DOUBLE")
+
     def idle(self, dates: set[date] | None) -> None:
-        """idle_compute_daily for `dates` (node timeline and cluster cost of those days)."""
+        """idle_compute_daily for `dates`, from their rows of cluster_utilization_hourly (kept
+        just before, in `apply`) and the clusters' cost of those days."""
         if dates is not None and not dates:
             return
-        nodes = self.silver("node_timeline").where(_in_dates_of("start_time", dates))
+        hourly = self.tables.gold("cluster_utilization_hourly").read(self.spark)
+        if dates is not None:
+            hourly = hourly.where(F.to_date("hour").isin(sorted(dates)))
         usage = (self.silver("billing_usage").where(_in("usage_date", dates))
                  .where(F.col("usage_metadata.cluster_id").isNotNull()))
-        params = self.spark.createDataFrame([(float(self.settings.cost.idle.cpu_threshold_percent),)],
-                                            "threshold DOUBLE")
-        df = run_gold_sql(self.spark, "idle_compute_daily", nodes=nodes, priced_usage=self.priced_usage(usage),
-                          params=params)
+        df = run_gold_sql(self.spark, "idle_compute_daily", hourly=hourly, priced_usage=self.priced_usage(usage))
         self.merge("idle_compute_daily", df, _in("usage_date", dates))
 
     def queries(self, dates: set[date] | None) -> None:

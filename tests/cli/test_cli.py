@@ -71,18 +71,18 @@ def test_bootstrap_is_idempotent_and_audited_then_status(spark, tmp_path):
     first = runner.invoke(app, ["bootstrap", "--env", "local"], env=env)
     assert first.exit_code == 0, first.output
     second = runner.invoke(app, ["bootstrap", "--env", "local"], env=env)
-    assert second.exit_code == 0 and "34 statements applied" in second.output
+    assert second.exit_code == 0 and "36 statements applied" in second.output
     status = runner.invoke(app, ["status", "--env", "local"], env=env)
     assert status.exit_code == 0, status.output
     assert "plt_gold.cost_daily" in status.output
     audit = spark.read.format("delta").load(str(tmp_path / "wh" / "plt_ops" / "audit"))
-    assert audit.where("event = 'bootstrap' AND statement LIKE 'CREATE TABLE%'").count() == 68
+    assert audit.where("event = 'bootstrap' AND statement LIKE 'CREATE TABLE%'").count() == 72
     as_json = runner.invoke(app, ["status", "--env", "local", "--json"], env=env)
     assert as_json.exit_code == 0, as_json.output
     doc = json.loads(as_json.stdout)
     (audit_row,) = [t for t in doc["tables"] if t["table"] == "plt_ops.audit"]
-    assert audit_row["rows"] == 68 and isinstance(audit_row["version"], int)
-    assert len(doc["tables"]) == 34 and all(t["rows"] is not None for t in doc["tables"])
+    assert audit_row["rows"] == 72 and isinstance(audit_row["version"], int)
+    assert len(doc["tables"]) == 36 and all(t["rows"] is not None for t in doc["tables"])
     assert doc["queries"] == []
 
 

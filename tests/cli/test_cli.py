@@ -50,7 +50,7 @@ def test_bootstrap_dry_run_prints_every_table(tmp_path):
     out = runner.invoke(app, ["bootstrap", "--env", "local", "--dry-run"], env=_env(tmp_path))
     assert out.exit_code == 0
     text = out.output
-    assert text.count("CREATE TABLE IF NOT EXISTS") == 10 + 10 + 9 + 5  # gold: 8 + focus_costs
+    assert text.count("CREATE TABLE IF NOT EXISTS") == 10 + 10 + 11 + 5  # gold: 8 + focus_costs, budget_status_daily, idle_compute_daily
     assert "plt_gold/cost_daily`" in text and "enableChangeDataFeed = true" in text
     assert "PARTITIONED BY (usage_date)" in text
 

@@ -34,6 +34,11 @@
     // streaming_obs_reconciliation_difference above this (money or usage units) for this long
     reconciliationTolerance: '1e-06',
     reconciliationFor: '15m',
+    // budgets (conf/budgets.yaml): forecast over this share of the amount for this long; a
+    // threshold crossed for this long
+    budgetForecastRatio: 1,
+    budgetForecastFor: '30m',
+    budgetThresholdFor: '5m',
 
     // Where runbook_url points: docs/troubleshooting.md, one anchor per alert. Relative by
     // default (this repository has no canonical host); set it to the page's URL where your

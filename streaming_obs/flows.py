@@ -31,6 +31,7 @@ from streaming_obs.batch import (
 )
 from streaming_obs.bronze.write import append_bronze, prepare_bronze
 from streaming_obs.errors import BatchStopped
+from streaming_obs.gold.budgets import BUDGET_TABLE
 from streaming_obs.gold.compute import release_checkpoint
 from streaming_obs.gold.hot import TOUCH_COL, keep_cost_daily, price_touch_stream
 from streaming_obs.logs import get_logger
@@ -153,6 +154,8 @@ def _ingest(ctx: PipelineContext, source: str, batch: DataFrame, info: BatchInfo
             # cost_daily before the ops commit: it carries the freshness promise
             keep_cost_daily(ctx, new, windows, info, dates=meta.get("dates"))
             record_lineage(ctx, info, ctx.tables.gold("cost_daily"), ctx.tables.silver(source).label, None, None)
+            if ctx.settings.budgets:
+                record_lineage(ctx, info, ctx.tables.gold(BUDGET_TABLE), ctx.tables.gold("cost_daily").label, None, None)
             lap("cost_daily")
     finally:
         if new is not None:

@@ -17,6 +17,7 @@ from streaming_obs.build import build_context
 from streaming_obs.flows import USAGE, BatchInfo, ingest_batch, source_flow, source_query_name, start_flow
 from streaming_obs.gold.contract import CONTRACT_SOURCE
 from streaming_obs.gold.flow import gold_flow
+from streaming_obs.gold.hot import resync_budgets
 from streaming_obs.logs import get_logger
 from streaming_obs.ops.audit import write_audit
 from streaming_obs.ops.maintenance import MaintenanceSchedule
@@ -77,6 +78,18 @@ def _utcnow():
     return datetime.now(timezone.utc)
 
 
+def _resync_budgets(ctx: PipelineContext) -> None:
+    """budget_status_daily follows a changed conf/budgets.yaml (recomputed before any query
+    starts); a failure is logged and the run goes on with the table as it was."""
+    try:
+        names = resync_budgets(ctx)
+    except Exception as exc:  # noqa: BLE001 - budgets must not stop the cost pipeline
+        log.warning("budgets not resynced", error_class=type(exc).__name__, error=str(exc)[:300])
+        return
+    if names:
+        log.info("budgets recomputed for a changed conf/budgets.yaml", budgets=", ".join(names))
+
+
 def run(
     settings: Settings,
     *,
@@ -118,6 +131,7 @@ def run(
     stop_event = stop_event or threading.Event()
     result = RunResult(ctx.ops.run_id)
     write_audit(spark, ctx.tables, "run_start", {"available_now": available_now, "run_id": result.run_id})
+    _resync_budgets(ctx)
     streamed = [s for s, c in settings.sources.items() if c.mode != "snapshot"]
     # One query per streamed source (bronze, silver and, for usage, cost_daily in one batch),
     # then the gold query; in available-now mode gold runs once, after every source drained.

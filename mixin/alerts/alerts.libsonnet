@@ -128,6 +128,28 @@ local util = import '../lib/util.libsonnet';
             c.reconciliationFor,
           ),
           alert(
+            'StreamingObsBudgetForecastOverrun',
+            // The forecast moves with every usage batch: only an overrun forecast that stays fires.
+            'streaming_obs_budget_forecast_ratio{%s} > %s' % [c.jobSelector, c.budgetForecastRatio],
+            'warning',
+            'A budget is forecast to overrun this month.',
+            'Budget {{ $labels.budget }} ({{ $labels.currency }}) in %s is forecast to end the month at {{ $value | humanizePercentage }} of its amount (gold budget_status_daily has the interval).' % env,
+            c.budgetForecastFor,
+          ),
+          alert(
+            'StreamingObsBudgetThresholdReached',
+            // One series per configured threshold: each threshold crossed is an alert of its own.
+            |||
+              streaming_obs_budget_threshold_ratio{%(sel)s}
+                <= on (%(g)s, budget, currency) group_left ()
+              streaming_obs_budget_spend_ratio{%(sel)s}
+            ||| % { sel: c.jobSelector, g: g },
+            'warning',
+            'A budget crossed an alert threshold.',
+            'Budget {{ $labels.budget }} ({{ $labels.currency }}) in %s has spent {{ $labels.threshold }} %% or more of its monthly amount this month.' % env,
+            c.budgetThresholdFor,
+          ),
+          alert(
             'StreamingObsCostGaugesStale',
             // stale, or failing since start (no successful read has ever set the timestamp)
             |||

@@ -246,6 +246,28 @@ local p = import '../lib/panels.libsonnet';
         'none',
         [16, 76, 8, 9]
       ),
+
+      // Budgets (conf/budgets.yaml, docs/budgets.md) and idle compute.
+      p.row('Budgets (this month, UTC) and idle compute', 85),
+      p.bargauge(
+        'Budget spent',
+        [p.target('sort_desc(streaming_obs_budget_spend_ratio{%s})' % sel, '{{budget}} ({{currency}})')],
+        'percentunit',
+        [0, 86, 8, 8]
+      ),
+      p.bargauge(
+        'Budget forecast at month end',
+        [p.target('sort_desc(streaming_obs_budget_forecast_ratio{%s})' % sel, '{{budget}} ({{currency}})')],
+        'percentunit',
+        [8, 86, 8, 8]
+      ),
+      p.bargauge(
+        'Idle cluster cost today (estimate)',
+        [p.target('sort_desc(streaming_obs_workspace_idle_list_cost_today{%s})' % ws, '{{workspace_id}} ({{currency}})')],
+        'none',
+        [16, 86, 8, 8],
+        money(c.currencyUnits)
+      ),
     ],
 
     'streaming_obs.json': {

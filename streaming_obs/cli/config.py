@@ -26,7 +26,8 @@ def validate_config(env: EnvOpt = DEFAULT_ENV, config_dir: ConfDirOpt = None,
     rules = check_rules(settings)
     if show:
         typer.echo(json.dumps(settings.model_dump(mode="json", by_alias=True), indent=2))
-    typer.echo(f"config ok: env={settings.env} hash={config_hash(settings)} sources={len(settings.sources)}, {rules}")
+    budgets = f", {len(settings.budgets)} budgets" if settings.budgets else ""
+    typer.echo(f"config ok: env={settings.env} hash={config_hash(settings)} sources={len(settings.sources)}, {rules}{budgets}")
 
 
 @config_app.command("schema")

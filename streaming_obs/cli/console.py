@@ -177,6 +177,10 @@ class Figures:
     quality: float | None = None
     quarantined_by: list[tuple[str, str, int]] = field(default_factory=list)  # rule, table, rows
     anomalies: list[tuple[str, str, str, float, float]] = field(default_factory=list)  # date, ws, sku, cost, z
+    #: budget, currency, month to date, amount, forecast, forecast low, forecast high (latest row this month)
+    budgets: list[tuple[str, str, float, float, float, float, float]] = field(default_factory=list)
+    #: workspace, cluster, currency, idle share, idle list cost (the last 7 days, top by idle cost)
+    idle: list[tuple[str, str, str, float, float]] = field(default_factory=list)
     read_at: datetime | None = None
     error: str | None = None
 
@@ -216,8 +220,70 @@ def read_figures(spark: Any, tables: Any, today: Any | None = None) -> Figures:
                           float(r["z_score"] or 0)) for r in
                          anomalies.read(spark).where("is_anomaly").orderBy(F.desc("usage_date"), F.desc("z_score"))
                          .limit(4).collect()]
+    fig.budgets = read_budgets(spark, tables, today)
+    fig.idle = read_idle(spark, tables, today)
     fig.read_at = datetime.now(timezone.utc)
     return fig
+
+
+def read_budgets(spark: Any, tables: Any, today: Any) -> list[tuple[str, str, float, float, float, float, float]]:
+    """Each configured budget's latest row of this month (gold budget_status_daily), by forecast share."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    names = sorted(b.name for b in tables.settings.budgets)
+    ref = tables.gold("budget_status_daily")
+    if not names or not ref.exists(spark):
+        return []
+    rows = (ref.read(spark).where(F.col("usage_date").between(F.lit(today.replace(day=1)), F.lit(today)))
+            .where(F.col("budget_name").isin(names))
+            .withColumn("rank", F.row_number().over(Window.partitionBy("budget_name").orderBy(F.desc("usage_date"))))
+            .where("rank = 1").orderBy(F.desc("forecast_ratio"), "budget_name").collect())
+    return [(str(r["budget_name"]), str(r["currency_code"]), float(r["mtd_cost"]), float(r["monthly_amount"]),
+             float(r["forecast_cost"]), float(r["forecast_low"]), float(r["forecast_high"])) for r in rows]
+
+
+def read_idle(spark: Any, tables: Any, today: Any, days: int = 7) -> list[tuple[str, str, str, float, float]]:
+    """The clusters with the most idle list cost over the last `days` days (gold idle_compute_daily)."""
+    from datetime import timedelta
+
+    from pyspark.sql import functions as F
+
+    ref = tables.gold("idle_compute_daily")
+    if not ref.exists(spark):
+        return []
+    rows = (ref.read(spark).where(F.col("usage_date").between(F.lit(today - timedelta(days=days - 1)), F.lit(today)))
+            .where(F.col("currency_code").isNotNull())
+            .groupBy("workspace_id", "cluster_id", "currency_code")
+            .agg(F.sum("idle_list_cost").alias("cost"), F.sum("node_hours_idle").alias("idle"),
+                 F.sum("node_hours_up").alias("up"))
+            .where(F.col("cost") > 0).orderBy(F.desc("cost"), "workspace_id", "cluster_id").limit(5).collect())
+    return [(str(r["workspace_id"]), str(r["cluster_id"]), str(r["currency_code"]),
+             float(r["idle"] or 0) / float(r["up"]) if r["up"] else 0.0, float(r["cost"])) for r in rows]
+
+
+def idle_table(idle: list[tuple[str, str, str, float, float]]) -> Table:
+    """The idle clusters panel: idle share and estimated idle list cost over the last 7 days."""
+    it = Table(title="idle clusters, last 7 days (estimated list cost)", expand=True)
+    for col in ("cluster", "idle", "idle cost"):
+        it.add_column(col, justify="left" if col == "cluster" else "right")
+    for ws, cluster, cur, share, cost in idle:
+        it.add_row(f"{ws}/{cluster}"[:40], f"{share:.0%}", f"{_money(cost)} {cur}")
+    return it
+
+
+def budget_table(budgets: list[tuple[str, str, float, float, float, float, float]]) -> Table:
+    """The budgets panel: spent and forecast against each budget's amount this month."""
+    over = sum(1 for _, _, _, amount, forecast, _, _ in budgets if forecast > amount)
+    bt = Table(title=f"budgets this month: {len(budgets)}, {over} forecast over", expand=True)
+    for col in ("budget", "spent", "of budget", "forecast", "forecast range"):
+        bt.add_column(col, justify="left" if col == "budget" else "right")
+    for name, cur, mtd, amount, forecast, low, high in budgets:
+        share = f"{mtd / amount:.0%}" if amount else "-"
+        flag = " !" if forecast > amount else ""
+        bt.add_row(name[:24], f"{_money(mtd)} {cur}", share, f"{forecast / amount:.0%}{flag}" if amount else "-",
+                   f"{_money(low)} - {_money(high)}")
+    return bt
 
 
 class FigureReader:
@@ -306,7 +372,14 @@ def render(tracker: SourceTracker, fig: Figures, *, elapsed_s: float, metrics_ur
              else "Ctrl-C stops cleanly between batches")
     footer = (f"running {elapsed_s:.0f}s   restarts {restarts_total}   metrics: {metrics_url or 'off'}   {state}"
               + (f"\nlast read of gold failed: {fig.error}" if fig.error else ""))
-    return Group(st, pair1, pair2, Panel(footer))
+    parts = [st, pair1, pair2]
+    if fig.budgets or fig.idle:
+        pair3 = Table.grid(expand=True)
+        pair3.add_column(ratio=1)
+        pair3.add_column(ratio=1)
+        pair3.add_row(budget_table(fig.budgets) if fig.budgets else "", idle_table(fig.idle) if fig.idle else "")
+        parts.append(pair3)
+    return Group(*parts, Panel(footer))
 
 
 def summary_line(tracker: SourceTracker, fig: Figures, *, elapsed_s: float, restarts_total: int = 0) -> str:
@@ -322,6 +395,11 @@ def summary_line(tracker: SourceTracker, fig: Figures, *, elapsed_s: float, rest
         "freshness to gold " + (f"max {_s(worst[1])} ({worst[0]})" if worst else "-"),
         "quality " + ("-" if fig.quality is None else f"{fig.quality:.2%}"),
         f"anomalies {len(fig.anomalies)}",
+    ]
+    if fig.budgets:
+        over = [name for name, _, _, amount, forecast, _, _ in fig.budgets if forecast > amount]
+        parts.append(f"budgets {len(fig.budgets)}, forecast over: " + (", ".join(over) if over else "none"))
+    parts += [
         f"batches {batches}, restarts {restarts_total}",
         "behind: " + (", ".join(behind) if behind else "none"),
     ]

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from streaming_obs.config.models import KeyedValueError, Settings
 from streaming_obs.errors import ConfigError, InvalidIdentifierError
 
-__all__ = ["ENVIRONMENTS", "ENV_PREFIX", "RESERVED_VARS", "load_settings", "config_hash", "conf_dir", "decode_utf8",
+__all__ = ["BUDGETS_FILE", "ENVIRONMENTS", "ENV_PREFIX", "RESERVED_VARS", "load_settings", "config_hash", "conf_dir", "decode_utf8",
            "yaml_problem"]
 
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
@@ -170,6 +170,7 @@ def load_settings(
         if not node.is_file():
             raise ConfigError(label, "(file)", f"not found; environments: {', '.join(ENVIRONMENTS)}")
         merged = _overlay(merged, _read_yaml(node, label), label, origin)
+    merged = _with_budgets(merged, directory, origin)
     for label, nested in _env_overrides(environ):
         merged = _overlay(merged, nested, label, origin)
     if overrides:
@@ -193,6 +194,28 @@ def load_settings(
         settings = _rules_in_config_dir(settings, directory)
     settings._origins = dict(origin)
     return settings
+
+
+#: the optional budgets file beside base.yaml (docs/budgets.md)
+BUDGETS_FILE = "budgets.yaml"
+
+
+def _with_budgets(merged: dict[str, Any], directory: Traversable, origin: dict[str, str]) -> dict[str, Any]:
+    """Overlay `budgets.yaml` from the config directory when it exists: its one key, `budgets`,
+    becomes the settings' `budgets` (labelled with the file, so a bad value names it)."""
+    node = directory / BUDGETS_FILE
+    if not node.is_file():
+        return merged
+    label = f"{_label(directory)}/{BUDGETS_FILE}"
+    data = _read_yaml(node, label)
+    unknown = sorted(set(data) - {"budgets"})
+    if unknown:
+        raise ConfigError(label, str(unknown[0]), "unknown key (the file holds one key, `budgets`: a list of budgets)")
+    if data.get("budgets") is None:
+        return merged
+    if not isinstance(data["budgets"], list):
+        raise ConfigError(label, "budgets", f"must be a list of budgets, not {type(data['budgets']).__name__}")
+    return _overlay(merged, {"budgets": data["budgets"]}, label, origin)
 
 
 def _rules_in_config_dir(settings: Settings, directory: Traversable) -> Settings:

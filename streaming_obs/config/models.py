@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
@@ -23,6 +24,10 @@ __all__ = [
     "QualityConfig",
     "CostConfig",
     "ReconcileConfig",
+    "IdleConfig",
+    "BudgetConfig",
+    "BudgetScope",
+    "DEFAULT_BUDGET_THRESHOLDS",
     "SimulatorConfig",
     "LoggingConfig",
     "ResilienceConfig",
@@ -293,6 +298,13 @@ class ReconcileConfig(_Model):
     of `streaming-obs reconcile --tolerance`)."""
 
 
+class IdleConfig(_Model):
+    """Idle compute (gold idle_compute_daily) from the node timeline."""
+
+    cpu_threshold_percent: float = Field(5.0, ge=0, le=100)
+    """A node-minute is idle when cpu_user_percent + cpu_system_percent is below this."""
+
+
 class CostConfig(_Model):
     """Cost allocation."""
 
@@ -302,6 +314,87 @@ class CostConfig(_Model):
     """Tag value given to usage without the tag."""
     anomaly: AnomalyConfig = AnomalyConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    idle: IdleConfig = IdleConfig()
+
+
+#: alert thresholds of a budget, in percent of its monthly amount, when the file gives none
+DEFAULT_BUDGET_THRESHOLDS: tuple[float, ...] = (50.0, 80.0, 100.0)
+
+
+def _label_value(v: str, what: str) -> str:
+    # names and values become metric labels and SQL data (bound, never formatted in): refuse
+    # only what no label or log line can carry
+    if not v.strip() or any(ord(c) < 32 for c in v):
+        raise ValueError(f"{v!r} is not a valid {what} (empty, or holds control characters)")
+    return v
+
+
+class BudgetScope(_Model):
+    """What a budget counts: the usage matching every part given (each list matches any of its
+    values; every tag must match). An empty scope is the whole account in the budget's currency."""
+
+    workspace_ids: list[str] = Field(default_factory=list)
+    """Workspace ids (any of them)."""
+    tags: dict[str, str] = Field(default_factory=dict)
+    """Custom tags `key: value` the usage must carry (all of them)."""
+    skus: list[str] = Field(default_factory=list)
+    """SKU names (`sku_name`, any of them)."""
+    products: list[str] = Field(default_factory=list)
+    """Products (`billing_origin_product`, e.g. JOBS, SQL, ALL_PURPOSE; any of them)."""
+
+    @field_validator("workspace_ids", "skus", "products")
+    @classmethod
+    def _values(cls, v: list[str]) -> list[str]:
+        for i, item in enumerate(v):
+            try:
+                _label_value(item, "value")
+            except ValueError as exc:
+                raise KeyedValueError((str(i),), str(exc)) from None
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            try:
+                _label_value(key, "tag key")
+                _label_value(value, "tag value")
+            except ValueError as exc:
+                raise KeyedValueError((key,), str(exc)) from None
+        return v
+
+
+class BudgetConfig(_Model):
+    """One monthly budget (conf/budgets.yaml): gold budget_status_daily tracks its month-to-date
+    list cost and month-end forecast (docs/budgets.md)."""
+
+    name: str
+    """Unique name of the budget (a metric label)."""
+    scope: BudgetScope = BudgetScope()
+    """What the budget counts; empty: the whole account."""
+    monthly_amount: Decimal = Field(gt=0, max_digits=38, decimal_places=6)
+    """The budget for one calendar month (UTC), in `currency`, at list prices."""
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    """ISO 4217 code; only usage priced in this currency counts."""
+    thresholds: list[float] = Field(default_factory=lambda: list(DEFAULT_BUDGET_THRESHOLDS))
+    """Alert thresholds in percent of `monthly_amount` (month-to-date spend at or above each alerts)."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _label_value(v, "budget name")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("give at least one threshold (percent of monthly_amount), or leave it out for 50/80/100")
+        for i, t in enumerate(v):
+            if not 0 < t <= 1000:
+                raise KeyedValueError((str(i),), f"{t} is not a percentage in (0, 1000]")
+        if len(set(v)) != len(v):
+            raise ValueError(f"{v}: a threshold is repeated")
+        return sorted(v)
 
 
 class SimulatorConfig(_Model):
@@ -446,6 +539,9 @@ class Settings(_Model):
     resilience: ResilienceConfig = ResilienceConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()
     governance: GovernanceConfig = GovernanceConfig()
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    """Monthly budgets, read from `budgets.yaml` beside base.yaml when it exists (absent: none;
+    docs/budgets.md)."""
     # Which file (or variable) set each dotted key; filled by `load_settings`, not a setting.
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -483,6 +579,16 @@ class Settings(_Model):
         missing = sorted(set(SOURCE_NAMES) - set(v))
         if missing:
             raise ValueError(f"missing source(s) {missing}")
+        return v
+
+    @field_validator("budgets")
+    @classmethod
+    def _unique_budgets(cls, v: list[BudgetConfig]) -> list[BudgetConfig]:
+        seen: set[str] = set()
+        for i, b in enumerate(v):
+            if b.name in seen:
+                raise KeyedValueError((str(i), "name"), f"budget {b.name!r} is defined twice")
+            seen.add(b.name)
         return v
 
     @field_validator("telemetry")

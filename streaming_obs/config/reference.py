@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from streaming_obs.config.loader import ENVIRONMENTS, load_settings
-from streaming_obs.config.models import Settings, SourceConfig
+from streaming_obs.config.models import BudgetConfig, Settings, SourceConfig
 
 __all__ = ["BEGIN", "END", "settings_json_schema", "settings_reference", "splice", "splice_reference"]
 
@@ -76,6 +76,9 @@ def _leaves(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Fie
         elif key == "sources":
             yield key, field
             yield from _leaves(SourceConfig, "sources.<name>.")
+        elif key == "budgets":
+            yield key, field
+            yield from _leaves(BudgetConfig, "budgets[].")
         else:
             yield key, field
 
@@ -95,6 +98,8 @@ def _shipped(key: str, default: Any, effective: dict[str, dict[str, Any]]) -> st
         return ""  # the loader sets it from --env
     if key.startswith("sources"):
         return "conf/base.yaml, conf/local.yaml"
+    if key.startswith("budgets"):
+        return "none (conf/budgets.yaml is not shipped)" if key == "budgets" else ""
     values = {env: _dig(data, key) for env, data in effective.items()}
     differ = {env: v for env, v in values.items() if v is not _MISSING and v != default}
     if not differ:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
+from streaming_obs.gold.budgets import BUDGET_TABLE
+from streaming_obs.gold.budgets import from_scratch as budgets_from_scratch
 from streaming_obs.gold.contract import with_contract_prices
 from streaming_obs.merge import merge_upsert
 from streaming_obs.resilience.operation import sql_operation
@@ -57,11 +59,16 @@ class GoldScope:
     query_dates: set[date] | None = field(default_factory=set)
     #: dates whose cost_daily changed: their anomalies and those of the days they are baseline of
     anomaly_dates: set[date] | None = field(default_factory=set)
+    #: dates of changed node timeline or usage (a day's idle compute moves with both)
+    idle_dates: set[date] | None = field(default_factory=set)
+    #: recompute budget_status_daily from scratch (the usage query keeps it incrementally)
+    budgets: bool = False
 
     @classmethod
     def everything(cls) -> GoldScope:
         """The from-scratch scope."""
-        return cls(usage_dates=None, all_runs=True, hours=None, query_dates=None, anomaly_dates=None)
+        return cls(usage_dates=None, all_runs=True, hours=None, query_dates=None, anomaly_dates=None,
+                   idle_dates=None, budgets=True)
 
 
 def _in(col: str, values: set | None) -> Column:
@@ -220,8 +227,25 @@ class GoldWriter:
             return
         nodes = self.silver("node_timeline").where(_in_hours(hours))
         scope = None if hours is None else F.col("hour").isin(sorted(hours))
-        self.merge("cluster_utilization_hourly", run_gold_sql(self.spark, "cluster_utilization_hourly", nodes=nodes),
+        self.merge("cluster_utilization_hourly", run_gold_sql(self.spark, "cluster_utilization_hourly", nodes=nodes,
+                                                              params=self._idle_params()),
                    F.lit(True) if hours is None else scope)
+
+    def _idle_params(self) -> DataFrame:
+        return self.spark.createDataFrame([(float(self.settings.cost.idle.cpu_threshold_percent),)], "threshold DOUBLE")
+
+    def idle(self, dates: set[date] | None) -> None:
+        """idle_compute_daily for `dates`, from their rows of cluster_utilization_hourly (kept
+        just before, in `apply`) and the clusters' cost of those days."""
+        if dates is not None and not dates:
+            return
+        hourly = self.tables.gold("cluster_utilization_hourly").read(self.spark)
+        if dates is not None:
+            hourly = hourly.where(F.to_date("hour").isin(sorted(dates)))
+        usage = (self.silver("billing_usage").where(_in("usage_date", dates))
+                 .where(F.col("usage_metadata.cluster_id").isNotNull()))
+        df = run_gold_sql(self.spark, "idle_compute_daily", hourly=hourly, priced_usage=self.priced_usage(usage))
+        self.merge("idle_compute_daily", df, _in("usage_date", dates))
 
     def queries(self, dates: set[date] | None) -> None:
         """query_daily for the touched query dates."""
@@ -255,8 +279,11 @@ class GoldWriter:
         self.renames(scope.jobs, scope.clusters, scope.warehouses)
         self.job_runs(scope.run_refs, scope.all_runs)
         self.utilization(scope.hours)
+        self.idle(scope.idle_dates)
         self.queries(scope.query_dates)
         self.anomalies(scope.anomaly_dates)
+        if scope.budgets:
+            self.merge(BUDGET_TABLE, budgets_from_scratch(self), F.lit(True))
         return dict(self.merged)
 
 

@@ -1,4 +1,4 @@
-"""The hot path: cost_daily kept in the billing-usage query's own batch.
+"""The hot path: cost_daily (and budget_status_daily) kept in the billing-usage query's own batch.
 
 The rows a batch added to silver are priced, aggregated to cost_daily's key and added to it in
 one MERGE (`merge_add`). Corrections are records of their own, so adding deltas is exact; a
@@ -6,6 +6,8 @@ record delivered twice never reaches this point (silver keeps it once). A price 
 changed invalidates past results: the usage query also reads silver list_prices' change feed,
 and the dates a changed price window covers are recomputed from silver, after the additive
 MERGE of the same batch, so a replay of either step gives the same table.
+
+With budgets configured, the same priced rows then move budget_status_daily (gold/budgets.py).
 
 Every write carries txnAppId/txnVersion of its batch: a replayed batch skips what committed.
 cost_daily has no other writer while the pipeline runs, so nothing races these MERGEs.
@@ -19,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from streaming_obs.gold.compute import GoldWriter
+from streaming_obs.gold.budgets import BUDGET_TABLE, batch_update, resync
+from streaming_obs.gold.compute import GoldWriter, release_checkpoint
 from streaming_obs.gold.contract import CONTRACT_SOURCE, contract_prices_on
 from streaming_obs.merge import merge_add
 from streaming_obs.resilience.idempotency import idempotent_write
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from streaming_obs.batch import BatchInfo
     from streaming_obs.context import PipelineContext
 
-__all__ = ["HOT_TABLE", "ADDITIVE", "price_touch_stream", "price_dates", "keep_cost_daily", "TOUCH_COL"]
+__all__ = ["HOT_TABLE", "ADDITIVE", "price_touch_stream", "price_dates", "keep_cost_daily", "resync_budgets", "TOUCH_COL"]
 
 HOT_TABLE = "cost_daily"
 #: cost_daily's columns that add up over rows (all of them: names are not part of it). net_cost
@@ -92,24 +95,71 @@ def keep_cost_daily(ctx: PipelineContext, new_rows: DataFrame | None, windows: l
     writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn, cost_tables=(HOT_TABLE,))
     merges = 0
     changed = price_dates(windows)
-    if new_rows is not None:
-        if dates is None:
-            dates = [r[0] for r in new_rows.select("usage_date").distinct().collect()]
-        dates = sorted(set(dates) - changed)
-        if dates:
-            rows = new_rows.where(~F.col("usage_date").isin(sorted(changed))) if changed else new_rows
-            delta = writer.cost_frame(HOT_TABLE, writer.priced_usage(rows))
-            prune = "t.usage_date IN ({})".format(", ".join(f"DATE'{d.isoformat()}'" for d in dates))
+    priced = None
+    try:
+        if new_rows is not None:
+            if dates is None:
+                dates = [r[0] for r in new_rows.select("usage_date").distinct().collect()]
+            dates = sorted(set(dates) - changed)
+            if dates:
+                rows = new_rows.where(~F.col("usage_date").isin(sorted(changed))) if changed else new_rows
+                priced = writer.priced_usage(rows)
+                if ctx.settings.budgets:
+                    # priced once for cost_daily and the budgets
+                    priced = priced.localCheckpoint(eager=True)
+                delta = writer.cost_frame(HOT_TABLE, priced)
+                prune = "t.usage_date IN ({})".format(", ".join(f"DATE'{d.isoformat()}'" for d in dates))
 
-            def _add() -> None:
-                with sql_operation(f"gold add {HOT_TABLE}", target=ref.label, sql="sql/gold/cost_daily.sql"), \
-                        txn(f"{HOT_TABLE}:add"):
-                    merge_add(session, ref, delta, writer.keys[HOT_TABLE], ADDITIVE, prune=prune)
+                def _add() -> None:
+                    with sql_operation(f"gold add {HOT_TABLE}", target=ref.label, sql="sql/gold/cost_daily.sql"), \
+                            txn(f"{HOT_TABLE}:add"):
+                        merge_add(session, ref, delta, writer.keys[HOT_TABLE], ADDITIVE, prune=prune)
 
-            retry_delta_conflicts(_add, attempts=ctx.settings.resilience.write_retries, what=f"add {ref.label}")
+                retry_delta_conflicts(_add, attempts=ctx.settings.resilience.write_retries, what=f"add {ref.label}")
+                merges += 1
+        if changed:
+            retry_delta_conflicts(lambda: writer.costs(changed), attempts=ctx.settings.resilience.write_retries,
+                                  what=f"reprice {ref.label}")
             merges += 1
-    if changed:
-        retry_delta_conflicts(lambda: writer.costs(changed), attempts=ctx.settings.resilience.write_retries,
-                              what=f"reprice {ref.label}")
-        merges += 1
+        if ctx.settings.budgets:
+            added = dates if new_rows is not None and dates else ()
+            # after cost_daily: a budget row exists for each date cost_daily has
+            if retry_delta_conflicts(lambda: _keep_budgets(writer, priced, added, changed),
+                                     attempts=ctx.settings.resilience.write_retries, what=f"keep {BUDGET_TABLE}"):
+                merges += 1
+    finally:
+        if priced is not None and ctx.settings.budgets:
+            release_checkpoint(priced)
     return merges
+
+
+def _keep_budgets(writer: GoldWriter, priced: DataFrame | None, added, changed) -> bool:
+    """budget_status_daily for one usage batch (gold/budgets.py); True when it MERGEd."""
+    update = batch_update(writer, priced, added, changed)
+    if update is None:
+        return False
+    rows, dates = update
+    # Materialised: the rows read the table the MERGE writes.
+    rows = rows.localCheckpoint(eager=True)
+    try:
+        writer.merge(BUDGET_TABLE, rows, F.col("usage_date").isin(sorted(dates)))
+    finally:
+        release_checkpoint(rows)
+    return True
+
+
+def resync_budgets(ctx: PipelineContext) -> list[str]:
+    """Bring budget_status_daily in step with conf/budgets.yaml before the queries start
+    (gold/budgets.py `resync`): the names of the budgets recomputed or removed."""
+    writer = GoldWriter(ctx.spark, ctx.tables, ctx.settings, cost_tables=())
+    found = resync(writer)
+    if found is None:
+        return []
+    rows, names = found
+    rows = rows.localCheckpoint(eager=True)
+    try:
+        retry_delta_conflicts(lambda: writer.merge(BUDGET_TABLE, rows, F.col("budget_name").isin(names)),
+                              attempts=ctx.settings.resilience.write_retries, what=f"resync {BUDGET_TABLE}")
+    finally:
+        release_checkpoint(rows)
+    return names

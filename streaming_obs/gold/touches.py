@@ -47,7 +47,7 @@ GOLD_INPUTS = {
     "job_run_timeline": lambda: _proj("run", ws=F.col("workspace_id"), id1=F.col("job_id"), id2=F.col("run_id")),
     "clusters": lambda: _proj("cluster", ws=F.col("workspace_id"), id1=F.col("cluster_id")),
     "warehouses": lambda: _proj("warehouse", ws=F.col("workspace_id"), id1=F.col("warehouse_id")),
-    "node_timeline": lambda: _proj("node", t1=F.date_trunc("HOUR", F.col("start_time"))),
+    "node_timeline": lambda: _proj("node", F.to_date(F.col("start_time")), t1=F.date_trunc("HOUR", F.col("start_time"))),
     "query_history": lambda: _proj("query", F.to_date(F.col("start_time"))),
     # contract prices move net_cost like list prices move list_cost (read only when configured)
     "account_prices": lambda: _proj("price", id1=F.col("sku_name"), id2=F.col("cloud"), t1=F.col("price_start_time"),
@@ -93,6 +93,7 @@ def scope_of(touches: DataFrame, ctx: PipelineContext, *, today: date | None = N
     cost_dates = {r["d"] for r in small if r["kind"] == "cost" and r["d"] is not None}
     query_dates = {r["d"] for r in small if r["kind"] == "query" and r["d"] is not None}
     hours = {r["t1"] for r in small if r["kind"] == "node" and r["t1"] is not None}
+    node_dates = {r["d"] for r in small if r["kind"] == "node" and r["d"] is not None}
     kinds = {r[0] for r in touches.select("kind").distinct().collect()}
 
     run_refs = None
@@ -118,6 +119,7 @@ def scope_of(touches: DataFrame, ctx: PipelineContext, *, today: date | None = N
     return GoldScope(
         usage_dates=usage_dates | repriced, run_refs=run_refs, jobs=ids("job"), clusters=ids("cluster"),
         warehouses=ids("warehouse"), hours=hours, query_dates=query_dates, anomaly_dates=cost_dates,
+        idle_dates=node_dates | usage_dates | repriced,
     )
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from streaming_obs.config.models import SOURCE_NAMES
 from streaming_obs.identifiers import validate_identifier
 from streaming_obs.logs import get_logger
+from streaming_obs.sqlfiles import table_specs
 from streaming_obs.tables import GOLD_TABLES, OPS_TABLES
 
 if TYPE_CHECKING:
@@ -30,7 +31,9 @@ _DEFAULT_ZORDER = {
     "silver.job_run_timeline": ["workspace_id", "job_id"],
     "silver.node_timeline": ["workspace_id", "cluster_id"],
     "silver.query_history": ["workspace_id", "start_time"],
-    **{f"gold.{g}": ["workspace_id"] for g in GOLD_TABLES},
+    # account-level gold tables (budget_status_daily) have no workspace_id
+    **{f"gold.{g}": ["workspace_id"] for g in GOLD_TABLES
+       if "workspace_id " in " ".join(table_specs()["gold"][g]["columns"].split()) + " "},
 }
 
 

@@ -7,6 +7,8 @@ set that disappeared (yesterday's workspace, a job that fell out of the top N) s
 exported. A gold table that does not exist yet reads as empty; a failed read keeps the previous
 snapshot and is counted (`streaming_obs_cost_gauges_refresh_failures_total`). Every cost
 series carries one currency (a `currency` label); rows without a price are usage, not cost.
+Budgets (gold budget_status_daily) are read the same way: a budget taken out of
+conf/budgets.yaml disappears from the gauges with the next snapshot.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ BY_JOB = "streaming_obs.job.list_cost_today"
 BY_TAG = "streaming_obs.tag.list_cost_today"
 UNPRICED = "streaming_obs.workspace.unpriced_usage_today"
 ANOMALIES = "streaming_obs.workspace.cost_anomalies_open"
+IDLE = "streaming_obs.workspace.idle_list_cost_today"
+BUDGET_SPEND = "streaming_obs.budget.spend_ratio"
+BUDGET_FORECAST = "streaming_obs.budget.forecast_ratio"
+BUDGET_THRESHOLD = "streaming_obs.budget.threshold_ratio"
 
 
 def _utc_today() -> date:
@@ -70,7 +76,8 @@ def read_cost_snapshot(
     from pyspark.sql import functions as F
 
     day = today or _utc_today()
-    snap: Snapshot = {LIST_COST: [], BY_JOB: [], BY_TAG: [], UNPRICED: [], ANOMALIES: []}
+    snap: Snapshot = {LIST_COST: [], BY_JOB: [], BY_TAG: [], UNPRICED: [], ANOMALIES: [], IDLE: [], BUDGET_SPEND: [],
+                      BUDGET_FORECAST: [], BUDGET_THRESHOLD: []}
     workspaces: set[str] = set()
 
     daily = _read(spark, tables, "cost_daily")
@@ -152,7 +159,50 @@ def read_cost_snapshot(
         for r in rows:
             counts[_s(r["workspace_id"])] = float(r["count"])
     snap[ANOMALIES] = [(v, {"workspace_id": w}) for w, v in sorted(counts.items())]
+    idle = _read(spark, tables, "idle_compute_daily")
+    if idle is not None:
+        rows = (
+            idle.where((F.col("usage_date") == F.lit(day)) & F.col("currency_code").isNotNull())
+            .groupBy("workspace_id", "currency_code")
+            .agg(F.sum("idle_list_cost").alias("cost"))
+            .collect()
+        )
+        snap[IDLE] = sorted(((_f(r["cost"]), {"workspace_id": _s(r["workspace_id"]), "currency": _s(r["currency_code"])})
+                             for r in rows), key=lambda x: (x[1]["workspace_id"], x[1]["currency"]))
+    snap.update(_budget_gauges(spark, tables, day))
     return snap
+
+
+def _threshold_label(t: float) -> str:
+    return f"{t:g}"
+
+
+def _budget_gauges(spark: SparkSession, tables: Tables, day: date) -> Snapshot:
+    """Spend and forecast ratios of each configured budget from its latest row of `day`'s month
+    (up to `day`), and its thresholds; a budget with no row this month yet is not exported."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    out: Snapshot = {BUDGET_SPEND: [], BUDGET_FORECAST: [], BUDGET_THRESHOLD: []}
+    budgets = {b.name: b for b in tables.settings.budgets}
+    status = _read(spark, tables, "budget_status_daily") if budgets else None
+    if status is None:
+        return out
+    latest = (
+        status.where(F.col("usage_date").between(F.lit(day.replace(day=1)), F.lit(day)))
+        .where(F.col("budget_name").isin(sorted(budgets)))
+        .withColumn("rank", F.row_number().over(Window.partitionBy("budget_name").orderBy(F.col("usage_date").desc())))
+        .where(F.col("rank") == 1)
+        .select("budget_name", "currency_code", "spend_ratio", "forecast_ratio")
+        .collect()
+    )
+    for r in sorted(latest, key=lambda r: r["budget_name"]):
+        labels = {"budget": r["budget_name"], "currency": _s(r["currency_code"])}
+        out[BUDGET_SPEND].append((_f(r["spend_ratio"]), labels))
+        out[BUDGET_FORECAST].append((_f(r["forecast_ratio"]), labels))
+        out[BUDGET_THRESHOLD] += [(t / 100.0, {**labels, "threshold": _threshold_label(t)})
+                                  for t in budgets[r["budget_name"]].thresholds]
+    return out
 
 
 class CostGauges:

@@ -196,6 +196,34 @@ SPECS: tuple[MetricSpec, ...] = (
         "0 when they reconcile (docs/architecture.md#reconciliation).",
     ),
     _s(
+        "streaming_obs.workspace.idle_list_cost_today",
+        "observable_gauge",
+        ("workspace_id", "currency"),
+        "Today's estimated list cost of idle clusters per workspace: each cluster's list cost times its "
+        "idle share (node-minutes below cost.idle.cpu_threshold_percent CPU), from gold idle_compute_daily.",
+    ),
+    _s(
+        "streaming_obs.budget.spend_ratio",
+        "observable_gauge",
+        ("budget", "currency"),
+        "Month-to-date list cost of a budget (conf/budgets.yaml) over its monthly amount, from the "
+        "latest row of this month (UTC) in gold budget_status_daily; 1 = the budget is spent.",
+    ),
+    _s(
+        "streaming_obs.budget.forecast_ratio",
+        "observable_gauge",
+        ("budget", "currency"),
+        "Month-end forecast of a budget's list cost over its monthly amount (the same row; "
+        "docs/budgets.md#the-forecast); above 1 = forecast to overrun.",
+    ),
+    _s(
+        "streaming_obs.budget.threshold_ratio",
+        "observable_gauge",
+        ("budget", "currency", "threshold"),
+        "Each alert threshold of a budget as a ratio (threshold=\"80\" -> 0.8), exported beside its spend "
+        "ratio so one alert rule compares the two.",
+    ),
+    _s(
         "streaming_obs.cost_gauges.last_refresh_timestamp",
         "observable_gauge",
         (),

@@ -119,3 +119,29 @@ def test_the_live_console_turns_key_echo_off_and_back_on():
         sys.stdin = stdin
         os.close(leader)
         os.close(follower)
+
+
+def test_budgets_panel_and_summary():
+    fig = _figures()
+    fig.budgets = [("data-team", "USD", 214.0, 250.0, 263.0, 250.18, 275.82), ("sql", "EUR", 10.0, 100.0, 40.0, 35.0, 45.0)]
+    out = io.StringIO()
+    Console(file=out, width=140).print(render(SourceTracker(5), fig, elapsed_s=1, metrics_url=None))
+    text = out.getvalue()
+    for needle in ("budgets this month: 2, 1 forecast over", "data-team", "214.00 USD", "86%", "105% !",
+                   "250.18 - 275.82", "sql", "10%", "40%"):
+        assert needle in text, needle
+    line = summary_line(SourceTracker(5), fig, elapsed_s=1)
+    assert "budgets 2, forecast over: data-team" in line and "\n" not in line
+    out = io.StringIO()
+    Console(file=out, width=140).print(render(SourceTracker(5), _figures(), elapsed_s=1, metrics_url=None))
+    assert "budgets this month" not in out.getvalue()  # no budgets, no panel
+
+
+def test_idle_clusters_panel():
+    fig = _figures()
+    fig.idle = [("ws-1", "0101-abc", "USD", 0.625, 31.5)]
+    out = io.StringIO()
+    Console(file=out, width=160).print(render(SourceTracker(5), fig, elapsed_s=1, metrics_url=None))
+    text = out.getvalue()
+    for needle in ("idle clusters, last 7 days", "ws-1/0101-abc", "62%", "31.50 USD"):
+        assert needle in text, needle

@@ -29,6 +29,10 @@ def _by(rows, *keys):
     return {tuple(r[k] for k in keys): r for r in rows}
 
 
+#: budget_status_daily must have rows too (the recompute check below wants every table filled)
+BUDGETS = [{"name": "all", "monthly_amount": 100}, {"name": "w1", "scope": {"workspace_ids": ["w1"]}, "monthly_amount": 10}]
+
+
 @pytest.fixture(scope="module")
 def account(spark, tmp_path_factory):
     """Run the pipeline after batch 1 and after batch 2; snapshot gold after each."""
@@ -38,6 +42,7 @@ def account(spark, tmp_path_factory):
         "simulator": {"root": str(tmp / "system")},
         "cost": {"tag_keys": ["team"]},
         "quality": {"enabled": False},
+        "budgets": BUDGETS,
     })
     tables = Tables(settings)
     fixture_data.batch1(spark, settings)
@@ -51,6 +56,7 @@ def account(spark, tmp_path_factory):
         "simulator": {"root": str(tmp / "system")},
         "cost": {"tag_keys": ["team"]},
         "quality": {"enabled": False},
+        "budgets": BUDGETS,
         "telemetry": {"export_interval_seconds": 1, "prometheus": {"enabled": False},
                       "otlp": {"enabled": True, "endpoint": f"http://127.0.0.1:{free_port()}", "protocol": "grpc"}},
     })

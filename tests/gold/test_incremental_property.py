@@ -2,6 +2,7 @@
 batch by batch — cost_daily additively in the usage batch, the rest by the gold query — equals
 gold recomputed from scratch over the final silver.
 
+With budgets configured, so budget_status_daily (kept in the usage batch) is compared too.
 The interleavings include redelivered usage records, price changes (an UPDATE closing the open
 window and an INSERT), renames, replayed batches (a restart after everything committed) and a
 crash between the silver append and the cost_daily MERGE of a batch, replayed after.
@@ -59,6 +60,10 @@ event = st.one_of(usage_ev, usage_ev, price_ev, rename_ev, slice_ev, query_ev, n
 # its silver append and its cost_daily MERGE followed by the replay
 after = st.sampled_from(["none", "none", "replay", "crash"])
 batches = st.lists(st.tuples(st.lists(event, min_size=1, max_size=8), after), min_size=1, max_size=3)
+# budget_status_daily (kept in the usage batch) for budgets of every kind of scope
+BUDGETS = [{"name": "all", "monthly_amount": 5},
+           {"name": "w1-team-x", "scope": {"workspace_ids": ["w1"], "tags": {"team": "x"}}, "monthly_amount": 1},
+           {"name": "sku-a-jobs", "scope": {"skus": ["A"], "products": ["JOBS"]}, "monthly_amount": 2}]
 # Each example costs dozens of Delta MERGEs (~2-3 min on 2 cores): two keep the suite inside its
 # budget; PROPERTY_EXAMPLES raises it for a deeper local search.
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "2"))
@@ -150,7 +155,7 @@ class _Crash(RuntimeError):
 def test_incremental_gold_equals_recompute(spark, make_settings, tmp_path_factory, batches):
     tmp = tmp_path_factory.mktemp("prop")
     settings = make_settings(storage={"warehouse": str(tmp / "wh"), "checkpoints": str(tmp / "ck")},
-                             quality={"enabled": False}, cost={"tag_keys": ["team"]})
+                             quality={"enabled": False}, cost={"tag_keys": ["team"]}, budgets=BUDGETS)
     tables, ref_settings, ref_tables = with_reference_gold(spark, settings)
     ctx = PipelineContext.create(spark, settings, "prop")
     state = {"price": {"A": "0.10", "B": "0.20"}, "price_start": {}, "clock": T0, "delivered": []}

@@ -331,3 +331,34 @@ def write_cost_fixture(spark: Any, tables: Any, today: Any) -> None:
             {"usage_date": today, "workspace_id": "ws2", "sku_name": "JOBS", "is_anomaly": False, "z_score": 0.1},
         ],
     )
+    write_gold(
+        spark,
+        tables,
+        "idle_compute_daily",
+        [
+            {"usage_date": today, "workspace_id": "ws1", "cluster_id": "c1", "currency_code": "USD", "idle_list_cost": D("3.5")},
+            {"usage_date": today, "workspace_id": "ws1", "cluster_id": "c2", "currency_code": "USD", "idle_list_cost": D("1.5")},
+            {"usage_date": today, "workspace_id": "ws2", "cluster_id": "c3", "currency_code": "USD", "idle_list_cost": D("2")},
+            {"usage_date": today, "workspace_id": "ws2", "cluster_id": "c4", "currency_code": None, "idle_list_cost": D("0")},
+            {"usage_date": yesterday, "workspace_id": "ws1", "cluster_id": "c1", "currency_code": "USD", "idle_list_cost": D("100")},
+        ],
+    )
+    # budgets (BUDGETS below): today's row is the latest of the month; last month's and a budget
+    # no longer configured are not exported
+    b = {"budget_name": "data-team", "currency_code": "USD"}
+    write_gold(
+        spark,
+        tables,
+        "budget_status_daily",
+        [
+            {**b, "usage_date": today, "mtd_cost": D("85"), "spend_ratio": 0.85, "forecast_ratio": 1.1},
+            {**b, "usage_date": today - timedelta(days=40), "spend_ratio": 0.99, "forecast_ratio": 0.99},
+            {"budget_name": "sql", "currency_code": "EUR", "usage_date": today, "spend_ratio": 0.1, "forecast_ratio": 0.4},
+            {"budget_name": "gone", "currency_code": "USD", "usage_date": today, "spend_ratio": 5.0, "forecast_ratio": 5.0},
+        ],
+    )
+
+
+#: the budgets of the cost fixture's settings
+BUDGETS = [{"name": "data-team", "monthly_amount": 100},
+           {"name": "sql", "monthly_amount": 50, "currency": "EUR", "thresholds": [75, 100]}]

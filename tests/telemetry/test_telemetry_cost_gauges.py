@@ -18,6 +18,7 @@ from streaming_obs.telemetry import SPECS, Telemetry
 from streaming_obs.telemetry.cost_gauges import CostGauges, read_cost_snapshot
 from tests.conftest import TEST_SPARK
 from tests.telemetry.telemetry_helpers import (
+    BUDGETS,
     ROOT,
     free_port,
     http_get,
@@ -37,6 +38,7 @@ def _settings(root, **telemetry):
         "storage": {"warehouse": str(root / "wh"), "checkpoints": str(root / "ckpt")},
         "simulator": {"root": str(root / "system")},
         "telemetry": {"prometheus": {"enabled": False}, **telemetry},
+        "budgets": BUDGETS,
     }
     return load_settings("local", overrides=overrides, environ={})
 
@@ -79,6 +81,16 @@ def test_cost_snapshot_from_gold(spark, gold_root, tmp_path):
     }
     # ws1: today + yesterday; ws2's anomaly is 3 days old: not open
     assert _as_dict(snap, "streaming_obs.workspace.cost_anomalies_open", "workspace_id") == {("ws1",): 2.0, ("ws2",): 0.0}
+    assert _as_dict(snap, "streaming_obs.workspace.idle_list_cost_today", "workspace_id", "currency") == {
+        ("ws1", "USD"): 5.0, ("ws2", "USD"): 2.0}
+    # budgets: this month's latest row of each configured budget ("gone" is not configured)
+    assert _as_dict(snap, "streaming_obs.budget.spend_ratio", "budget", "currency") == {
+        ("data-team", "USD"): 0.85, ("sql", "EUR"): 0.1}
+    assert _as_dict(snap, "streaming_obs.budget.forecast_ratio", "budget", "currency") == {
+        ("data-team", "USD"): 1.1, ("sql", "EUR"): 0.4}
+    assert _as_dict(snap, "streaming_obs.budget.threshold_ratio", "budget", "threshold") == {
+        ("data-team", "50"): 0.5, ("data-team", "80"): 0.8, ("data-team", "100"): 1.0,
+        ("sql", "75"): 0.75, ("sql", "100"): 1.0}
 
 
 def test_cost_gauges_thread_publishes_and_counts_failures(spark, gold_root, monkeypatch):

@@ -8,6 +8,7 @@ only in the scope.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
     from streaming_obs.config.models import Settings
     from streaming_obs.tables import Tables
 
-__all__ = ["GoldScope", "GoldWriter", "COST_TABLES", "FOCUS_TABLE", "recompute_all", "release_checkpoint",
-           "run_gold_sql"]
+__all__ = ["GoldScope", "GoldWriter", "COST_TABLES", "FOCUS_TABLE", "GOLD_STEPS", "gold_step", "gold_steps", "recompute_all",
+           "release_checkpoint", "run_gold_sql"]
 
 #: the cost tables, all kept from priced usage
 COST_TABLES = ("cost_daily", "cost_by_job_daily", "cost_by_tag_daily", "cost_by_compute_daily")
@@ -274,17 +275,57 @@ class GoldWriter:
         self.merge("cost_anomalies", df, _in("usage_date", targets))
 
     def apply(self, scope: GoldScope) -> dict[str, int]:
-        """Recompute and merge everything in `scope`, in dependency order."""
-        self.costs(scope.usage_dates, focus=True)
-        self.renames(scope.jobs, scope.clusters, scope.warehouses)
-        self.job_runs(scope.run_refs, scope.all_runs)
-        self.utilization(scope.hours)
-        self.idle(scope.idle_dates)
-        self.queries(scope.query_dates)
-        self.anomalies(scope.anomaly_dates)
-        if scope.budgets:
-            self.merge(BUDGET_TABLE, budgets_from_scratch(self), F.lit(True))
+        """Recompute and merge everything in `scope`: the declared steps, in declared order."""
+        for step in gold_steps():
+            GOLD_STEPS[step](self, scope)
         return dict(self.merged)
+
+
+#: The steps that keep gold, by the name tables.yaml declares under each gold table's `steps`.
+#: A step reads the part of the scope its tables declare and merges them.
+GOLD_STEPS: dict[str, Callable[[GoldWriter, GoldScope], None]] = {}
+
+
+def gold_step(name: str) -> Callable[[Callable[[GoldWriter, GoldScope], None]], Callable[[GoldWriter, GoldScope], None]]:
+    """Register a gold step under `name` (a gold table in tables.yaml names it in `steps`)."""
+
+    def register(fn: Callable[[GoldWriter, GoldScope], None]) -> Callable[[GoldWriter, GoldScope], None]:
+        GOLD_STEPS[name] = fn
+        return fn
+
+    return register
+
+
+def gold_steps() -> list[str]:
+    """Step names in the order `GoldWriter.apply` runs them: as first declared in tables.yaml.
+
+    Raises:
+        KeyError: a table declares a step nobody registered.
+    """
+    order: list[str] = []
+    for name, spec in table_specs()["gold"].items():
+        for step in spec["steps"]:
+            if step not in GOLD_STEPS:
+                raise KeyError(f"sql/ddl/tables.yaml: gold.{name}.steps: no gold step named {step!r}")
+            if step not in order:
+                order.append(step)
+    return order
+
+
+gold_step("costs")(lambda w, s: w.costs(s.usage_dates, focus=True))
+gold_step("renames")(lambda w, s: w.renames(s.jobs, s.clusters, s.warehouses))
+gold_step("job_runs")(lambda w, s: w.job_runs(s.run_refs, s.all_runs))
+gold_step("utilization")(lambda w, s: w.utilization(s.hours))
+gold_step("idle")(lambda w, s: w.idle(s.idle_dates))
+gold_step("queries")(lambda w, s: w.queries(s.query_dates))
+gold_step("anomalies")(lambda w, s: w.anomalies(s.anomaly_dates))
+
+
+@gold_step("budgets")
+def _budgets(writer: GoldWriter, scope: GoldScope) -> None:
+    # the usage query keeps budgets batch by batch; here only from scratch
+    if scope.budgets:
+        writer.merge(BUDGET_TABLE, budgets_from_scratch(writer), F.lit(True))
 
 
 def release_checkpoint(df: DataFrame) -> bool:

@@ -17,13 +17,14 @@ from pyspark.sql import functions as F
 from streaming_obs.gold.compute import GoldScope
 from streaming_obs.gold.hot import price_dates
 from streaming_obs.sources.readers import read_cdf_stream
+from streaming_obs.sqlfiles import table_specs
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
     from streaming_obs.context import PipelineContext
 
-__all__ = ["touch_stream", "touch_batch", "scope_of", "gold_inputs", "GOLD_INPUTS", "OPTIONAL_INPUTS"]
+__all__ = ["touch_stream", "touch_batch", "scope_of", "gold_inputs", "declared_inputs", "GOLD_INPUTS", "OPTIONAL_INPUTS"]
 
 def _proj(kind: str, d: Column | None = None, ws: Column | None = None, id1: Column | None = None,
           id2: Column | None = None, t1: Column | None = None, t2: Column | None = None,
@@ -58,9 +59,17 @@ GOLD_INPUTS = {
 OPTIONAL_INPUTS = frozenset({"account_prices"})
 
 
+def declared_inputs() -> set[str]:
+    """Every input some gold table declares in tables.yaml (`inputs`)."""
+    return {i for spec in table_specs()["gold"].values() for i in spec["inputs"]}
+
+
 def gold_inputs(settings) -> dict:
-    """The inputs of the gold query for these settings (`GOLD_INPUTS` less unconfigured optional ones)."""
-    return {k: v for k, v in GOLD_INPUTS.items() if k not in OPTIONAL_INPUTS or k in settings.sources}
+    """The inputs of the gold query for these settings: the declared ones (`GOLD_INPUTS` gives
+    each its projection), less unconfigured optional ones."""
+    declared = declared_inputs()
+    return {k: v for k, v in GOLD_INPUTS.items()
+            if k in declared and (k not in OPTIONAL_INPUTS or k in settings.sources)}
 
 
 def input_table(tables, name: str):

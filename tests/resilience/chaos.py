@@ -280,7 +280,12 @@ def plan_kills(tl: list[tuple[float, Event]], length: float, kills: int, rng: ra
     different flows and batches. The long campaign draws over the whole run, start-up included.
     """
     lo = next((t for t, e in tl if e.kind == "started"), 0.0) if distinct else 0.0
-    span = (length - lo) / kills
+    # A restart resumes: each attempt has less left to do than the reference had at that moment,
+    # so a moment late in the reference run may never come (the run ends first). Draw the few CI
+    # kills from the first 60 % of the run; the long campaign keeps the whole run and reports
+    # how many of its kills landed.
+    end = lo + 0.6 * (length - lo) if distinct else length
+    span = (end - lo) / kills
     points: list[KillPoint] = []
     used: set[frozenset] = set()
     for i in range(kills):

@@ -76,7 +76,9 @@ def test_sigkill_spread_over_the_run_then_every_layer_equals_uninterrupted(spark
             json.dump(result, fh, indent=2, default=str)
     print(json.dumps({k: v for k, v in result.items() if k not in ("attempts", "log")}, indent=2, default=str))
 
-    assert hit["kills"] >= KILLS, lines
+    # Every CI kill must land; the campaign's late moments may come after a resumed run ended
+    # (it reports how many landed), but at least three of them must.
+    assert hit["kills"] >= (KILLS if KILLS <= 5 else 3), lines
     # The checkpoints say the kills landed in different flows or batches: at least two kills
     # inside batches, and not all of them with the same batches in flight.
     assert hit["kills_in_a_batch"] >= 2 and hit["distinct_batch_sets"] >= 2, lines

@@ -41,9 +41,9 @@ class QualityGate(Protocol):
         """The rules of `table` evaluated on one batch."""
         ...
 
-    def write_all(self, outcomes: list[QualityOutcome | None], spark: SparkSession, tables: Tables,
-                  txn_version: int, txn_app_id: str) -> None:
-        """The outcomes of one batch appended to the ops tables."""
+    def write_batch(self, outcomes: list[QualityOutcome | None], tables: Tables, txn_version: int,
+                    txn_app_id: str) -> list[tuple]:
+        """The quarantined rows of one batch appended; its quality_results rows returned."""
         ...
 
 

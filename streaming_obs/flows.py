@@ -161,7 +161,7 @@ def _ingest(ctx: PipelineContext, source: str, batch: DataFrame, info: BatchInfo
         if new is not None:
             release_checkpoint(new)
     if outcomes and ctx.quality is not None:
-        ctx.quality.write_all(outcomes, ctx.spark, ctx.tables, info.batch_id, info.txn_app("quality"))
+        ctx.ops.quality(ctx.quality.write_batch(outcomes, ctx.tables, info.batch_id, info.txn_app("quality")))
         lap("quality")
     return {"rows_in": n, "rows_out": rows_out, "steps": steps}
 

@@ -296,6 +296,10 @@ class ReconcileConfig(_Model):
     tolerance: float = Field(1e-6, ge=0)
     """Differences up to this (money or usage units) count as equal (in the stream and the default
     of `streaming-obs reconcile --tolerance`)."""
+    every_seconds: float = Field(300.0, ge=0)
+    """The in-stream check runs at most this often (on the dates the gold batch that runs it
+    touched; the first gold batch of a run always checks). It re-reads and prices the touched
+    days of silver, which every 30 s would cost the cores the stream needs; 0 checks every batch."""
 
 
 class IdleConfig(_Model):

@@ -10,6 +10,7 @@ query never delays the headline number.
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -36,8 +37,12 @@ GOLD_QUERY = "gold"
 GOLD_COST_TABLES = tuple(t for t in COST_TABLES if t != HOT_TABLE)
 
 
-def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo) -> dict:
-    """Recompute and merge what one batch of silver changes touched."""
+def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo,
+                     last_check: list[float | None] | None = None) -> dict:
+    """Recompute and merge what one batch of silver changes touched.
+
+    `last_check`: a one-element list with the monotonic time of the last in-stream
+    reconciliation (the gold flow keeps it across batches); None checks on every batch."""
     session = batch_df.sparkSession
     touches = batch_df.persist()
     try:
@@ -57,7 +62,8 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo)
         writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn, cost_tables=GOLD_COST_TABLES, pins=pins)
         retry_delta_conflicts(lambda: writer.apply(scope), attempts=ctx.settings.resilience.write_retries,
                               what="gold recompute")
-        if scope.usage_dates and ctx.settings.cost.reconcile.in_stream:
+        rec = ctx.settings.cost.reconcile
+        if scope.usage_dates and rec.in_stream and _due(last_check, rec.every_seconds):
             _reconcile_touched(ctx, session, scope.usage_dates, pins)
         total = 0
         for table in writer.merged:
@@ -65,6 +71,17 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo)
         return {"rows_in": n, "rows_out": total}
     finally:
         touches.unpersist()
+
+
+def _due(last_check: list[float] | None, every_seconds: float) -> bool:
+    """True when the in-stream check is due (and then marks it done now)."""
+    if last_check is None:
+        return True
+    now = time.monotonic()
+    if last_check[0] is not None and now - last_check[0] < every_seconds:
+        return False
+    last_check[0] = now
+    return True
 
 
 def _reconcile_touched(ctx: PipelineContext, session, dates, pins: dict[str, int]) -> None:
@@ -92,9 +109,11 @@ def gold_flow(ctx: PipelineContext) -> Flow:
     def build(c: PipelineContext) -> DataFrame:
         return freshness_observation(touch_stream(c), GOLD_QUERY)
 
+    last_check: list[float | None] = [None]  # the first batch of a run checks
+
     return Flow(
         name=GOLD_QUERY, layer="gold", source_label=f"{ctx.settings.schemas.silver}.*",
         target_label=f"{ctx.settings.schemas.gold}.*", build_stream=build,
-        on_batch=lambda c, df, info: write_gold_batch(c, df, info),
+        on_batch=lambda c, df, info: write_gold_batch(c, df, info, last_check),
         trigger_seconds=ctx.settings.trigger.gold_interval_seconds, pool=GOLD_POOL,
     )

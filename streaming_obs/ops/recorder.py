@@ -21,7 +21,7 @@ import json
 import os
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from streaming_obs.ops.schema import ops_schema
@@ -42,7 +42,14 @@ JOURNAL_DIR = "_ops_journal"
 KEYS = {
     "batch_runs": ["query_id", "query_name", "batch_id", "status"],
     "lineage": ["query_name", "batch_id", "target_table", "target_version"],
+    # recorded_at is the batch's own time (`_batch_ts`, fixed in the offset log): the same on a
+    # replay, new after a checkpoint reset that restarts batch ids
+    "quality_results": ["query_name", "batch_id", "table_name", "rule", "recorded_at"],
 }
+#: a column the flush's MERGE may prune the target on: every identity in the flush has it at or
+#: after the flush's smallest value, and these tables are appended in time order, so Delta's
+#: file statistics skip the old files (quality_results gains ~20 rows a second)
+PRUNE_ON = {"quality_results": "recorded_at"}
 
 
 def commit_info(spark: SparkSession, ref: TableRef) -> tuple[int | None, int | None, str | None]:
@@ -71,7 +78,7 @@ class OpsRecorder:
         self.tables = tables
         self.run_id = run_id
         self._lock = threading.Lock()
-        self._rows: dict[str, list[dict[str, Any]]] = {"batch_runs": [], "lineage": []}
+        self._rows: dict[str, list[dict[str, Any]]] = {t: [] for t in KEYS}
         root = local_path(tables.settings.storage.checkpoints)
         #: where batches' records wait for the flush (None: object store, memory only)
         self.journal = os.path.join(root, JOURNAL_DIR) if root else None
@@ -126,6 +133,14 @@ class OpsRecorder:
             "operation": operation, "rows_written": rows,
         })
 
+    def quality(self, rows: list[tuple]) -> None:
+        """Record a batch's `quality_results` rows (tuples in the table's column order, as
+        `QualityOutcome.result_rows` gives them); they are journaled with the batch's other
+        records and flushed with them, instead of a Delta commit of their own per batch."""
+        names = ops_schema("quality_results").fieldNames()
+        with self._lock:
+            self._rows["quality_results"].extend(dict(zip(names, r)) for r in rows)
+
     def _add(self, table: str, row: dict[str, Any]) -> None:
         with self._lock:
             self._rows[table].append(row)
@@ -171,6 +186,8 @@ class OpsRecorder:
                 ref = self.tables.ops(table)
                 df = spark.createDataFrame(ordered, schema)
                 on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in KEYS[table])
+                if table in PRUNE_ON and all(r.get(PRUNE_ON[table]) is not None for r in rows):
+                    on += f" AND t.`{PRUNE_ON[table]}` >= TIMESTAMP'{_prune_low(rows, PRUNE_ON[table])}'"
                 if table == "batch_runs":
                     on += " AND s.status = 'ok'"  # every failed attempt is a record of its own
                 ref.delta(spark).alias("t").merge(df.alias("s"), on).whenNotMatchedInsertAll().execute()
@@ -188,6 +205,15 @@ class OpsRecorder:
             except FileNotFoundError:
                 pass
         return written
+
+
+def _prune_low(rows: list[dict[str, Any]], column: str) -> str:
+    """The pruning bound of a flush: a day before its oldest value, so that neither a naive
+    timestamp read in another time zone nor clock skew can leave a stored identity out."""
+    low = min(r[column] for r in rows)
+    if low.tzinfo is not None:
+        low = low.astimezone(timezone.utc).replace(tzinfo=None)
+    return (low - timedelta(days=1)).isoformat(sep=" ")
 
 
 def _mtime(path: str) -> float:

@@ -316,22 +316,20 @@ class QualityEngine:
         return outcome.counts
 
 
-    def write_all(self, outcomes: list[QualityOutcome | None], spark: SparkSession, tables: Tables,
-                  txn_version: int, txn_app_id: str) -> None:
-        """Append the outcomes of one batch (bronze and silver rules of a source) in one commit to
-        `quality_results` and, only when some row was quarantined, one to `quarantine`; both
-        with the batch's txnAppId/txnVersion."""
+    def write_batch(self, outcomes: list[QualityOutcome | None], tables: Tables, txn_version: int,
+                    txn_app_id: str) -> list[tuple]:
+        """Append the quarantined rows of one batch's outcomes (bronze and silver rules of a
+        source) in one commit with the batch's txnAppId/txnVersion, only when some row was
+        quarantined; return their `quality_results` rows for the ops recorder, which journals
+        them with the batch's other records (no Delta commit of their own per batch)."""
         from functools import reduce
 
         done = [o for o in outcomes if o is not None]
-        if not done:
-            return
         quarantined = [o.quarantine for o in done if o.counts["rows_quarantined"]]
         if quarantined:
             tables.ops("quarantine").append(reduce(lambda a, b: a.unionByName(b), quarantined),
                                             **_txn(f"{txn_app_id}.quarantine", txn_version))
-        results = reduce(lambda a, b: a.unionByName(b), [o.results_df(spark) for o in done])
-        tables.ops("quality_results").append(results, **_txn(f"{txn_app_id}.results", txn_version))
+        return [row for o in done for row in o.result_rows()]
 
 
 def _txn(app_id: str, txn_version: int | None) -> dict[str, str]:

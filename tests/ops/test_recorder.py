@@ -1,4 +1,4 @@
-"""Batch-run and lineage records survive a crash: a batch's records are journaled before the
+"""Batch-run, lineage and quality-result records survive a crash: a batch's records are journaled before the
 batch commits, and the next run's flush appends them once (issue 14, crash campaign)."""
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from streaming_obs.tables import Tables
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
-def _batch(rec: OpsRecorder, batch_id: int, *, version: int, status: str = "ok") -> None:
-    """What one batch of `bronze_jobs` reports: the lineage of its write, then itself."""
+def _batch(rec: OpsRecorder, batch_id: int, *, version: int, status: str = "ok", at: datetime = T0) -> None:
+    """What one batch of `bronze_jobs` reports: its quality results (`at`: the batch's time),
+    the lineage of its write, then itself."""
+    rec.quality([(at, "bronze_jobs", batch_id, "bronze.jobs", rule, "warn", 3, 0, 3, 3, 0, 0, 1.0)
+                 for rule in ("job_id_present", "*")])
     rec.lineage(query_name="bronze_jobs", batch_id=batch_id, target="plt_bronze.jobs", target_version=version,
                 source="system.lakeflow.jobs", start_version=batch_id, end_version=batch_id, operation="WRITE", rows=3)
     rec.batch(query_name="bronze_jobs", batch_id=batch_id, target="plt_silver.jobs", started=T0, rows_in=3,
@@ -25,14 +28,14 @@ def test_records_of_committed_batches_survive_a_crash_and_a_replay_adds_nothing(
     settings = make_settings()
     tables = Tables(settings)
     for stmt in ddl_statements(tables):
-        if any(tables.ops(n).ident in stmt for n in ("batch_runs", "lineage")):
+        if any(tables.ops(n).ident in stmt for n in ("batch_runs", "lineage", "quality_results")):
             spark.sql(stmt)
 
     crashed = OpsRecorder(tables, "run1")
     _batch(crashed, 0, version=1)
     _batch(crashed, 1, version=2)  # committed; then the process dies before any flush
     journal = os.path.join(settings.storage.checkpoints, JOURNAL_DIR)
-    assert len(os.listdir(journal)) == 2 and crashed.pending() == 4
+    assert len(os.listdir(journal)) == 2 and crashed.pending() == 8
     assert oct(os.stat(journal).st_mode & 0o777) == "0o700"
 
     restarted = OpsRecorder(tables, "run2")
@@ -49,20 +52,30 @@ def test_records_of_committed_batches_survive_a_crash_and_a_replay_adds_nothing(
     assert runs.where("status = 'failed'").count() == 1
     lineage = sorted((r.batch_id, r.target_version) for r in tables.ops("lineage").read(spark).collect())
     assert lineage == [(0, 1), (1, 2), (2, 3)]
+    results = tables.ops("quality_results").read(spark)
+    assert sorted((r.batch_id, r.rule) for r in results.collect()) == [
+        (b, rule) for b in (0, 1, 2) for rule in ("*", "job_id_present")]  # once each, replay or not
 
     _batch(restarted, 1, version=2)  # a replay reported after the flush: the MERGE skips it
     restarted.flush(spark)
     assert tables.ops("batch_runs").read(spark).where("status = 'ok'").count() == 3
+    assert tables.ops("quality_results").read(spark).count() == 6
+
+    # after a checkpoint reset batch ids start again, at a new batch time: a record of its own
+    _batch(OpsRecorder(tables, "run3"), 0, version=4, at=datetime(2026, 1, 3, tzinfo=timezone.utc))
+    reset = OpsRecorder(tables, "run3")
+    assert reset.flush(spark) > 0
+    assert tables.ops("quality_results").read(spark).where("batch_id = 0").count() == 4
 
 
 def test_without_a_local_checkpoint_root_records_wait_in_memory(make_settings, tmp_path):
     rec = OpsRecorder(Tables(make_settings(storage={"checkpoints": "s3://bucket/ck"})), "run")
     assert rec.journal is None
     _batch(rec, 0, version=1)
-    assert rec.pending() == 2
+    assert rec.pending() == 4
 
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
     rec = OpsRecorder(Tables(make_settings(storage={"checkpoints": str(blocked)})), "run")
     _batch(rec, 0, version=1)  # the journal cannot be written: the batch goes on, records kept
-    assert rec.pending() == 2
+    assert rec.pending() == 4

@@ -8,7 +8,7 @@ and `streaming_obs.telemetry.Telemetry` are the implementations `build.py` puts 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -82,6 +82,9 @@ class PipelineContext:
     ops: OpsRecorder
     quality: QualityGate | None = None  # None when quality rules are off
     telemetry: TelemetrySink | None = None  # None when not exporting
+    #: when periodic work inside batches last ran (monotonic times by name, e.g. the in-stream
+    #: reconciliation), shared by every query of the run
+    schedule: dict[str, list[float | None]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, spark: SparkSession, settings: Settings, run_id: str, quality: QualityGate | None = None,

@@ -32,8 +32,8 @@ from streaming_obs.batch import (
 from streaming_obs.bronze.write import append_bronze, prepare_bronze
 from streaming_obs.errors import BatchStopped
 from streaming_obs.gold.budgets import BUDGET_TABLE
-from streaming_obs.gold.compute import release_checkpoint
-from streaming_obs.gold.hot import TOUCH_COL, keep_cost_daily, price_touch_stream
+from streaming_obs.gold.compute import COST_TABLES, FOCUS_TABLE, release_checkpoint
+from streaming_obs.gold.hot import TOUCH_COL, keep_cost, price_touch_stream, reconcile_touched
 from streaming_obs.logs import get_logger
 from streaming_obs.resilience.idempotency import checkpoint_app_id
 from streaming_obs.resilience.operation import operation_of
@@ -151,12 +151,17 @@ def _ingest(ctx: PipelineContext, source: str, batch: DataFrame, info: BatchInfo
         lap("silver")
     try:
         if source == USAGE and (new is not None or windows):
-            # cost_daily before the ops commit: it carries the freshness promise
-            keep_cost_daily(ctx, new, windows, info, dates=meta.get("dates"))
-            record_lineage(ctx, info, ctx.tables.gold("cost_daily"), ctx.tables.silver(source).label, None, None)
+            # the cost tables before the ops records: cost_daily carries the freshness promise
+            keep_cost(ctx, new, windows, info, dates=meta.get("dates"))
+            lap("cost")
+            usage_label = ctx.tables.silver(source).label
+            for table in COST_TABLES + (FOCUS_TABLE,):
+                record_lineage(ctx, info, ctx.tables.gold(table), usage_label, None, None)
             if ctx.settings.budgets:
                 record_lineage(ctx, info, ctx.tables.gold(BUDGET_TABLE), ctx.tables.gold("cost_daily").label, None, None)
-            lap("cost_daily")
+            if new is not None and meta.get("dates"):
+                reconcile_touched(ctx, kept_b.sparkSession, meta["dates"], _last_check(ctx))
+            lap("lineage")
     finally:
         if new is not None:
             release_checkpoint(new)
@@ -164,6 +169,11 @@ def _ingest(ctx: PipelineContext, source: str, batch: DataFrame, info: BatchInfo
         ctx.ops.quality(ctx.quality.write_batch(outcomes, ctx.tables, info.batch_id, info.txn_app("quality")))
         lap("quality")
     return {"rows_in": n, "rows_out": rows_out, "steps": steps}
+
+
+def _last_check(ctx: PipelineContext) -> list[float | None]:
+    """When this pipeline last ran the in-stream reconciliation (one slot per context)."""
+    return ctx.schedule.setdefault("reconcile", [None])
 
 
 def source_flow(ctx: PipelineContext, source: str) -> Flow:

@@ -210,10 +210,7 @@ def read_figures(spark: Any, tables: Any, today: Any | None = None) -> Figures:
         agg = qr.agg(F.sum("passed").alias("p"), F.sum("failed").alias("f")).head()
         if agg and agg["p"] is not None and (agg["p"] + agg["f"]) > 0:
             fig.quality = agg["p"] / (agg["p"] + agg["f"])
-        last = (qr.where(F.col("rows_quarantined") > 0).groupBy("rule", "table_name")
-                .agg(F.max("recorded_at").alias("at"), F.max_by("rows_quarantined", "recorded_at").alias("n"))
-                .orderBy(F.desc("at")).limit(3).collect())
-        fig.quarantined_by = [(str(r["rule"]), str(r["table_name"]), int(r["n"] or 0)) for r in last]
+        fig.quarantined_by = quarantined_by(qr)
     anomalies = tables.gold("cost_anomalies")
     if anomalies.exists(spark):
         fig.anomalies = [(str(r["usage_date"]), str(r["workspace_id"]), str(r["sku_name"]), float(r["list_cost"] or 0),
@@ -224,6 +221,19 @@ def read_figures(spark: Any, tables: Any, today: Any | None = None) -> Figures:
     fig.idle = read_idle(spark, tables, today)
     fig.read_at = datetime.now(timezone.utc)
     return fig
+
+
+def quarantined_by(results: Any, limit: int = 3) -> list[tuple[str, str, int]]:
+    """The rules that quarantined rows most recently: (rule, table, rows in its latest batch).
+
+    `rows_quarantined` of a quality_results row is the batch's total, repeated on every rule's
+    row; a rule's own count is `failed` on a rule whose action is quarantine."""
+    from pyspark.sql import functions as F
+
+    last = (results.where((F.col("action") == "quarantine") & (F.col("failed") > 0)).groupBy("rule", "table_name")
+            .agg(F.max("recorded_at").alias("at"), F.max_by("failed", "recorded_at").alias("n"))
+            .orderBy(F.desc("at"), "rule").limit(limit).collect())
+    return [(str(r["rule"]), str(r["table_name"]), int(r["n"] or 0)) for r in last]
 
 
 def read_budgets(spark: Any, tables: Any, today: Any) -> list[tuple[str, str, float, float, float, float, float]]:

@@ -80,10 +80,13 @@ class GoldWriter:
     """Computes and merges gold for a scope, on one session (the batch's, inside foreachBatch)."""
 
     def __init__(self, spark: SparkSession, tables: Tables, settings: Settings, txn=None,
-                 cost_tables: tuple[str, ...] = COST_TABLES, pins: dict[str, int] | None = None) -> None:
+                 cost_tables: tuple[str, ...] = COST_TABLES, pins: dict[str, int] | None = None,
+                 focus: bool = True) -> None:
         self.spark = spark
-        #: the cost tables this writer keeps (the usage query keeps cost_daily itself)
+        #: the cost tables (and whether focus_costs) this writer keeps: in the stream the usage
+        #: query keeps them all (gold/hot.py), so the gold query's writer keeps none
         self.cost_tables = cost_tables
+        self.focus = focus
         self.tables = tables
         self.settings = settings
         self.txn = txn  # callable(table) -> context manager setting txnAppId/txnVersion, or None
@@ -131,9 +134,10 @@ class GoldWriter:
         self.merged[table] = self.merged.get(table, 0) + 1
 
     # -- tables ---------------------------------------------------------------------------
-    def costs(self, dates: set[date] | None, *, focus: bool = False) -> None:
-        """cost_daily, cost_by_job_daily, cost_by_tag_daily, cost_by_compute_daily for `dates`;
-        with `focus`, focus_costs too, from the same materialised priced usage."""
+    def costs(self, dates: set[date] | None) -> None:
+        """The writer's cost tables (cost_daily, cost_by_job_daily, cost_by_tag_daily,
+        cost_by_compute_daily) and focus_costs for `dates`, from one materialised priced usage."""
+        focus = self.focus
         if (dates is not None and not dates) or not (self.cost_tables or focus):
             return
         usage = self.silver("billing_usage").where(_in("usage_date", dates))
@@ -312,7 +316,7 @@ def gold_steps() -> list[str]:
     return order
 
 
-gold_step("costs")(lambda w, s: w.costs(s.usage_dates, focus=True))
+gold_step("costs")(lambda w, s: w.costs(s.usage_dates))
 gold_step("renames")(lambda w, s: w.renames(s.jobs, s.clusters, s.warehouses))
 gold_step("job_runs")(lambda w, s: w.job_runs(s.run_refs, s.all_runs))
 gold_step("utilization")(lambda w, s: w.utilization(s.hours))

@@ -1,23 +1,22 @@
-"""The gold query: everything except cost_daily, on its own (slower) trigger.
+"""The gold query: everything but the cost tables, on its own (slower) trigger.
 
 It reads the change feeds of the silver tables gold depends on and of cost_daily, works out the
 scope a batch touched (dates, runs, renamed jobs and compute, hours, anomaly dates) and
-recomputes exactly that from silver, then MERGEs it. Recompute is idempotent by construction and
-each MERGE also carries txnAppId/txnVersion, so a replayed batch is skipped or repeats the same
-result — never a double count. cost_daily is kept by the usage query (gold/hot.py), so this
-query never delays the headline number.
+recomputes exactly that from silver, then MERGEs it: job_run_daily, cluster_utilization_hourly,
+idle_compute_daily, query_daily, cost_anomalies, and the current names on the cost tables after
+a rename. Recompute is idempotent by construction and each MERGE also carries
+txnAppId/txnVersion, so a replayed batch is skipped or repeats the same result — never a double
+count. The cost tables, focus_costs and the budgets are kept by the usage query (gold/hot.py),
+so this query never delays a cost figure.
 """
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from streaming_obs.batch import GOLD_POOL, BatchInfo, Flow, freshness_observation, record_lineage
-from streaming_obs.gold.compute import COST_TABLES, GoldWriter
-from streaming_obs.gold.hot import HOT_TABLE
-from streaming_obs.gold.reconcile import silver_versions, stream_check
+from streaming_obs.gold.compute import GoldWriter
 from streaming_obs.gold.touches import GOLD_INPUTS, scope_of, touch_stream
 from streaming_obs.logs import get_logger
 from streaming_obs.resilience.idempotency import idempotent_write
@@ -28,21 +27,15 @@ if TYPE_CHECKING:
 
     from streaming_obs.context import PipelineContext
 
-__all__ = ["gold_flow", "write_gold_batch", "GOLD_QUERY", "GOLD_COST_TABLES"]
+__all__ = ["gold_flow", "write_gold_batch", "GOLD_QUERY"]
 
 log = get_logger(__name__)
 
 GOLD_QUERY = "gold"
-#: the cost tables the gold query keeps (cost_daily is the usage query's)
-GOLD_COST_TABLES = tuple(t for t in COST_TABLES if t != HOT_TABLE)
 
 
-def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo,
-                     last_check: list[float | None] | None = None) -> dict:
-    """Recompute and merge what one batch of silver changes touched.
-
-    `last_check`: a one-element list with the monotonic time of the last in-stream
-    reconciliation (the gold flow keeps it across batches); None checks on every batch."""
+def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo) -> dict:
+    """Recompute and merge what one batch of silver changes touched."""
     session = batch_df.sparkSession
     touches = batch_df.persist()
     try:
@@ -56,15 +49,11 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo,
             with idempotent_write(session, info.txn_app(step), info.batch_id):
                 yield
 
-        # The batch reads usage and prices at the versions of now (changes after come as touches
-        # of a later batch), so the reconciliation below compares like with like.
-        pins = silver_versions(session, ctx.tables) if scope.usage_dates else {}
-        writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn, cost_tables=GOLD_COST_TABLES, pins=pins)
+        # The cost tables and focus_costs are the usage query's (gold/hot.py): this writer keeps
+        # none of them in the stream.
+        writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn, cost_tables=(), focus=False)
         retry_delta_conflicts(lambda: writer.apply(scope), attempts=ctx.settings.resilience.write_retries,
                               what="gold recompute")
-        rec = ctx.settings.cost.reconcile
-        if scope.usage_dates and rec.in_stream and _due(last_check, rec.every_seconds):
-            _reconcile_touched(ctx, session, scope.usage_dates, pins)
         total = 0
         for table in writer.merged:
             total += record_lineage(ctx, info, ctx.tables.gold(table), ", ".join(sorted(GOLD_INPUTS)), None, None)[1]
@@ -73,47 +62,15 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo,
         touches.unpersist()
 
 
-def _due(last_check: list[float] | None, every_seconds: float) -> bool:
-    """True when the in-stream check is due (and then marks it done now)."""
-    if last_check is None:
-        return True
-    now = time.monotonic()
-    if last_check[0] is not None and now - last_check[0] < every_seconds:
-        return False
-    last_check[0] = now
-    return True
-
-
-def _reconcile_touched(ctx: PipelineContext, session, dates, pins: dict[str, int]) -> None:
-    """The reconciliation identities on the dates the batch touched, exported as gauges.
-
-    A failed check is logged and never fails the batch: the gauges keep their last values.
-    """
-    try:
-        report = stream_check(session, ctx.tables, ctx.settings, dates, pins, ctx.settings.cost.reconcile.tolerance)
-    except Exception as exc:  # noqa: BLE001 - a check must not stop gold
-        log.warning("reconciliation check failed", error_class=type(exc).__name__, error=str(exc)[:300])
-        return
-    if ctx.telemetry is not None:
-        ctx.telemetry.record_reconciliation(report.max_difference)
-    if not report.ok:
-        first = report.differences[0]
-        log.warning("reconciliation differences", count=len(report.differences), table=first["table"],
-                    check=first["check"], usage_date=first["usage_date"], workspace_id=first["workspace_id"],
-                    currency_code=first["currency_code"], measure=first["measure"], difference=first["difference"])
-
-
 def gold_flow(ctx: PipelineContext) -> Flow:
     """The gold streaming flow, on `trigger.gold_interval_seconds`."""
 
     def build(c: PipelineContext) -> DataFrame:
         return freshness_observation(touch_stream(c), GOLD_QUERY)
 
-    last_check: list[float | None] = [None]  # the first batch of a run checks
-
     return Flow(
         name=GOLD_QUERY, layer="gold", source_label=f"{ctx.settings.schemas.silver}.*",
         target_label=f"{ctx.settings.schemas.gold}.*", build_stream=build,
-        on_batch=lambda c, df, info: write_gold_batch(c, df, info, last_check),
+        on_batch=lambda c, df, info: write_gold_batch(c, df, info),
         trigger_seconds=ctx.settings.trigger.gold_interval_seconds, pool=GOLD_POOL,
     )

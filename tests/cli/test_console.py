@@ -145,3 +145,23 @@ def test_idle_clusters_panel():
     text = out.getvalue()
     for needle in ("idle clusters, last 7 days", "ws-1/0101-abc", "62%", "31.50 USD"):
         assert needle in text, needle
+
+
+def test_last_quarantined_by_credits_only_the_rules_that_quarantined(spark):
+    """quality_results repeats the batch's rows_quarantined on every rule's row: the panel takes
+    each rule's own failures, and only quarantine rules."""
+    from streaming_obs.cli.console import quarantined_by
+    from streaming_obs.ops.schema import ops_schema
+
+    t1, t2 = datetime(2026, 1, 1, 10), datetime(2026, 1, 1, 11)
+    table = "bronze.billing_usage"
+    rows = [  # recorded_at, query, batch, table, rule, action, passed, failed, in, kept, dropped, quarantined, score
+        (t1, "q", 1, table, "usage_record_id_not_null", "quarantine", 8, 2, 10, 7, 0, 3, 0.7),
+        (t1, "q", 1, table, "usage_times_not_null", "quarantine", 9, 1, 10, 7, 0, 3, 0.7),
+        (t1, "q", 1, table, "usage_sku_name_not_null", "quarantine", 10, 0, 10, 7, 0, 3, 0.7),
+        (t1, "q", 1, table, "usage_unit_not_null", "warn", 5, 5, 10, 7, 0, 3, 0.7),
+        (t1, "q", 1, table, "*", "summary", 7, 3, 10, 7, 0, 3, 0.7),
+        (t2, "q", 2, table, "usage_times_not_null", "quarantine", 3, 4, 7, 3, 0, 4, 0.4),
+    ]
+    found = quarantined_by(spark.createDataFrame(rows, ops_schema("quality_results")))
+    assert found == [("usage_times_not_null", table, 4), ("usage_record_id_not_null", table, 2)]

@@ -214,7 +214,7 @@ def _stored_rdds(spark) -> set[int]:
 
 
 def test_a_cost_recompute_materialises_once_and_frees_its_copy(account):
-    """The four cost MERGEs share one localCheckpoint of priced usage; its blocks are released
+    """The cost MERGEs (and focus_costs') share one localCheckpoint of priced usage; its blocks are released
     at the end of the recompute, not left for the JVM's garbage collector."""
     from streaming_obs.gold.compute import GoldWriter, release_checkpoint
 
@@ -222,7 +222,8 @@ def test_a_cost_recompute_materialises_once_and_frees_its_copy(account):
     before = _stored_rdds(spark)
     writer = GoldWriter(spark, tables, settings)
     writer.costs({D1, D2})
-    assert set(writer.merged) == {"cost_daily", "cost_by_job_daily", "cost_by_tag_daily", "cost_by_compute_daily"}
+    assert set(writer.merged) == {"cost_daily", "cost_by_job_daily", "cost_by_tag_daily", "cost_by_compute_daily",
+                                  "focus_costs"}
     assert _stored_rdds(spark) <= before
     copy = spark.range(3).localCheckpoint(eager=True)
     assert _stored_rdds(spark) - before

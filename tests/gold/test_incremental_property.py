@@ -5,7 +5,8 @@ gold recomputed from scratch over the final silver.
 With budgets configured, so budget_status_daily (kept in the usage batch) is compared too.
 The interleavings include redelivered usage records, price changes (an UPDATE closing the open
 window and an INSERT), renames, replayed batches (a restart after everything committed) and a
-crash between the silver append and the cost_daily MERGE of a batch, replayed after.
+crash between the silver append and the cost_daily MERGE of a batch, or between cost_daily and
+the other cost tables, replayed after.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 from streaming_obs import flows
 from streaming_obs.batch import BATCH_TS
 from streaming_obs.flows import BatchInfo, ingest_batch
-from streaming_obs.gold import recompute_all
+from streaming_obs.gold import hot, recompute_all
 from streaming_obs.gold.flow import write_gold_batch
 from streaming_obs.gold.hot import TOUCH_COL
 from streaming_obs.gold.touches import GOLD_INPUTS, touch_batch
@@ -58,7 +59,7 @@ redeliver_ev = st.fixed_dictionaries({"kind": st.just("redeliver"), "pick": st.i
 event = st.one_of(usage_ev, usage_ev, price_ev, rename_ev, slice_ev, query_ev, node_ev, redeliver_ev)
 # what happens after a batch: nothing, a replay (restart after it committed), or a crash between
 # its silver append and its cost_daily MERGE followed by the replay
-after = st.sampled_from(["none", "none", "replay", "crash"])
+after = st.sampled_from(["none", "none", "replay", "crash", "crash_mid"])
 batches = st.lists(st.tuples(st.lists(event, min_size=1, max_size=8), after), min_size=1, max_size=3)
 # budget_status_daily (kept in the usage batch) for budgets of every kind of scope
 BUDGETS = [{"name": "all", "monthly_amount": 5},
@@ -173,17 +174,35 @@ def test_incremental_gold_equals_recompute(spark, make_settings, tmp_path_factor
         usage_df, prices_seen = _with_price_touches(spark, tables, usage_df, prices_seen)
         info = BatchInfo("q_usage", n, "prop", T0)
         if then == "crash" and by_source["billing_usage"]:  # an empty batch writes no cost: nothing to cut
-            real = flows.keep_cost_daily
+            real = flows.keep_cost
 
             def crash(*_a, **_k):
                 raise _Crash("killed between the silver append and the cost_daily MERGE")
 
-            flows.keep_cost_daily = crash
+            flows.keep_cost = crash
             try:
                 with pytest.raises(_Crash):
                     ingest_batch(ctx, "billing_usage", usage_df, info)
             finally:
-                flows.keep_cost_daily = real
+                flows.keep_cost = real
+        if then == "crash_mid" and by_source["billing_usage"]:
+            # killed after cost_daily, the budgets and focus_costs committed, before the other
+            # cost tables: the replay must skip what committed and add the rest once
+            real_add = hot._add
+
+            def crash_mid(ctx_, writer, table, *a, **k):
+                if table != "cost_daily":
+                    raise _Crash(f"killed before adding to {table}")
+                return real_add(ctx_, writer, table, *a, **k)
+
+            hot._add = crash_mid
+            try:
+                try:
+                    ingest_batch(ctx, "billing_usage", usage_df, info)
+                except _Crash:
+                    pass  # a batch whose dates were all repriced adds nothing: no kill point
+            finally:
+                hot._add = real_add
         ingest_batch(ctx, "billing_usage", usage_df, info)
         if then == "replay":
             ingest_batch(ctx, "billing_usage", usage_df, info)

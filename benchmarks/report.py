@@ -114,7 +114,9 @@ def render_markdown(res: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for rate, f in sorted(fr.items(), key=lambda kv: float(kv[0])):
             g = f.get("to_gold", {})
-            n = f"{g.get('n')}" if f.get("percentile", True) else f"{g.get('n')} (not a percentile: < {f.get('min_commits')})"
+            n = f"{g.get('n')}"
+            if not f.get("percentile", True):
+                n += f" (not a percentile: < {f.get('min_commits')})"
             lines.append(f"| {rate} rows/s | {n} | {_fmt(g.get('p50'))} | {_fmt(g.get('p95'))} "
                          f"| {_fmt(g.get('max'))} | {_fmt(f.get('to_bronze', {}).get('p50'))} "
                          f"| {_fmt(f.get('to_silver', {}).get('p50'))} | {f.get('unfinished')} |")
@@ -124,7 +126,8 @@ def render_markdown(res: dict) -> str:
             lines += ["", "Feeder (simulator rows generated in Spark before the window, appended with delta-rs "
                       "during it):", "",
                       "| rate | usage commits | other commits | window s | generating s (before) "
-                      "| appending s (during) | share of the window | late steps |", "|---|---|---|---|---|---|---|---|"]
+                      "| appending s (during) | share of the window | late steps |",
+                      "|---|---|---|---|---|---|---|---|"]
             for rate, fd in feeds:
                 c = fd.get("commits", {})
                 lines.append(f"| {rate} rows/s | {c.get('usage')} | {c.get('other')} | {_fmt(fd.get('window_s'))} "

@@ -63,6 +63,11 @@ setup(
             "datadog-api-client>=2.30",
             # benchmarks/ plots (make bench); not needed by the product
             "matplotlib>=3.8",
+            # benchmarks/feed.py: make bench feeds the source tables during its freshness windows with
+            # delta-rs appends of Arrow tables (Spark's toArrow), not with Spark jobs on the cores
+            # the pipeline under test needs; not needed by the product
+            "deltalake>=1.6,<2",
+            "pyarrow>=18",
         ],
     },
     entry_points={"console_scripts": ["streaming-obs=streaming_obs.cli.main:main"]},

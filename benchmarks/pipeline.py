@@ -188,18 +188,24 @@ def wait_idle(tables, bg: Background | None, *, quiet_s: float, timeout_s: float
 class Feeder:
     """The product's SimulatorStream on a simulated clock that starts where history ended.
 
-    `fixed(rows)` appends one step of exactly `rows` usage rows (plus the other tables' step);
-    `rate(r, seconds)` appends back-to-back steps sized to keep `r` usage rows per wall second.
+    `fixed(rows)` appends one step of exactly `rows` usage rows (plus the other tables' step)
+    through Spark; `rate(r, seconds)` feeds a timed window at `r` usage rows per wall second
+    without Spark: the steps are generated (Spark) before the window and appended with delta-rs
+    during it (benchmarks/feed.py), so the pipeline under test keeps the cores.
     """
 
     def __init__(self, spark, settings, start, seed: int = 7, others_every: int = 1) -> None:
+        from benchmarks.feed import DeltaAppender
+        from streaming_obs.config.models import SOURCE_NAMES
         from streaming_obs.sources.simulator import SimulatorStream
+        from streaming_obs.tables import Tables
 
         self.spark, self.settings = spark, settings
         self.stream = SimulatorStream(spark, settings, rows_per_second=1.0, seed=seed, start=start,
                                       rename_every=10_000, price_change_every=10_000, others_every=others_every)
         self.clock = start
         self.steps: list[dict] = []
+        self.appender = DeltaAppender({n: Tables(settings).source(n).path for n in SOURCE_NAMES})
 
     def _step(self, seconds: float, rows_per_second: float) -> dict:
         from benchmarks.deltalog import latest_version
@@ -217,20 +223,42 @@ class Feeder:
         return rec
 
     def fixed(self, rows: int, seconds: float = 5.0) -> dict:
-        """One step of `rows` usage rows covering `seconds` of simulated time."""
+        """One step of `rows` usage rows covering `seconds` of simulated time (through Spark)."""
         return self._step(seconds, rows / seconds)
 
     def rate(self, rows_per_second: float, seconds: float, bg: Background | None = None,
-             cadence_s: float = 1.0) -> list[dict]:
-        """Steps for `seconds` of wall time, each covering the wall time since the previous one."""
-        out = []
-        t_end = time.monotonic() + seconds
-        last = time.monotonic()
-        while time.monotonic() < t_end:
-            if bg is not None:
-                bg.check()
-            time.sleep(max(0.0, cadence_s - (time.monotonic() - last)))
-            now = time.monotonic()
-            out.append(self._step(now - last, rows_per_second))
-            last = now
-        return out
+             cadence_s: float = 1.0, others_every: int = 5) -> tuple[list[dict], dict]:
+        """Feed `seconds` of wall time: a usage commit every `cadence_s` of `rows_per_second ×
+        cadence_s` rows, the other tables every `others_every` steps (everything since their
+        last write, the same rows in fewer commits).
+
+        The rows are the simulator's, generated through Spark before the window starts (the
+        pipeline is idle then); during the window delta-rs appends them with no Spark job.
+        Returns the per-step records of `feed.play` and the feeder's cost: seconds of Spark
+        generation before the window, seconds spent appending during it.
+        """
+        from benchmarks.feed import plan_steps, play
+
+        n = max(1, round(seconds / cadence_s))
+        t = time.monotonic()
+        saved = self.stream.others_every
+        try:
+            with described(self.spark, "bench:simulator"):
+                plan = plan_steps(self.stream, self.clock, n, cadence_s, rows_per_second, others_every)
+        finally:
+            # later Spark steps write the other tables every step again (from their last write)
+            self.stream.others_every = saved
+        plan_s = time.monotonic() - t
+        self.clock = plan[-1].clock
+        recs = play(plan, self.appender, cadence_s, check=bg.check if bg is not None else None)
+        self.steps.extend(recs)
+        span = recs[-1]["t_end"] - recs[0]["t_start"]
+        busy = sum(r["append_s"] for r in recs)
+        cost = {"plan_s": plan_s, "append_s": busy, "window_s": span, "busy_share": busy / span if span else None,
+                "commits": {"usage": sum(1 for r in recs if r["source_version"] is not None),
+                            "other": sum(len(r["tables"]) for r in recs)
+                            - sum(1 for r in recs if r["source_version"] is not None)},
+                # steps that started more than half a cadence after their slot (the feeder fell behind)
+                "late_steps": sum(1 for i, r in enumerate(recs) if r["t_start"] - recs[0]["t_start"] - i * cadence_s
+                                  > cadence_s / 2)}
+        return recs, cost

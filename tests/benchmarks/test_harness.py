@@ -143,6 +143,20 @@ def test_targets_and_markdown(tmp_path):
     assert all(os.path.exists(p) for p in paths)
 
 
+def test_too_few_commits_is_not_a_percentile():
+    """Issue #12: a p95 over fewer than `min_commits` source commits is shown, never judged."""
+    res = _result()
+    res["freshness"]["1000"].update({"percentile": False, "min_commits": 50,
+                                     "feeder": {"commits": {"usage": 3, "other": 1}, "window_s": 3.0, "plan_s": 1.0,
+                                                "append_s": 0.3, "busy_share": 0.1, "late_steps": 0}})
+    fresh = next(t for t in evaluate_targets(res) if t["name"].startswith("freshness p95"))
+    assert fresh["status"] == "n/a" and fresh["measured"] == 5.0 and fresh["bound"] == 6
+    assert "not a percentile" in fresh["note"]
+    md = render_markdown({**res, "targets": evaluate_targets(res)})
+    assert "| 1000 rows/s | 3 (not a percentile: < 50) |" in md
+    assert "| 1000 rows/s | 3 | 1 | 3.00 |" in md  # the feeder's row: usage and other commits, window
+
+
 def test_step_log_receives_the_flows_batch_done_events(tmp_path):
     """The bench routes structlog through the stdlib (as the CLI does): the flows' DEBUG
     "batch done" events, with their per-step seconds, reach the harness's handler."""

@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from pyspark.sql import functions as F
 
@@ -80,6 +80,7 @@ class SimulatorStream:
         rename_every: int = 60,
         price_change_every: int = 120,
         others_every: int = 1,
+        sink: Callable[[str, DataFrame], int] | None = None,
     ) -> None:
         sim = settings.simulator
         self.spark = spark
@@ -103,6 +104,11 @@ class SimulatorStream:
         self.totals: dict[str, int] = defaultdict(int)
         self._carry = 0.0
         self._prev_usage: tuple[list[tuple], int, str] | None = None
+        #: where a step's data goes: None appends it to the Delta tables through Spark; a callable
+        #: `(source, DataFrame) -> rows` takes it instead (the benchmark turns steps into Arrow
+        #: ahead of a timed window and appends them later without Spark, see benchmarks/feed.py).
+        #: The first step's table creation and the price changes (a MERGE) always use Spark.
+        self.sink = sink
 
     # -- one step ---------------------------------------------------------------------------
 
@@ -140,10 +146,14 @@ class SimulatorStream:
                 self._renames(now, rows)
         frames["billing_usage"] = self._usage(lo, now, runs, aps)
         for name, data in rows.items():
-            counts[name] += writer.write_rows(self.spark, self.settings, name, data)
+            if self.sink is None:
+                counts[name] += writer.write_rows(self.spark, self.settings, name, data)
+            elif data:
+                counts[name] += self.sink(name, writer.rows_df(self.spark, data, name))
         for name, df in frames.items():
             if df is not None:
-                counts[name] += writer.write_df(self.spark, self.settings, name, df)
+                counts[name] += (writer.write_df(self.spark, self.settings, name, df) if self.sink is None
+                                 else self.sink(name, df))
         if others:
             self.last_others = now
             self._others_steps += 1

@@ -104,7 +104,9 @@ def scope_of(touches: DataFrame, ctx: PipelineContext, *, today: date | None = N
     """Turn one batch of touches (persisted by the caller) into what gold must recompute."""
     today = today or datetime.now(timezone.utc).date()
     small = touches.where(F.col("kind").isin("usage", "query", "node", "price", "cost")).select(
-        "kind", "d", F.when(F.col("kind").isin("node", "price"), F.col("t1")).alias("t1"), F.when(F.col("kind") == "price", F.col("id1")).alias("id1"),
+        # usage touches carry a cluster-hour in t1 (job_run_cost's): left out, dates are enough here
+        "kind", "d", F.when(F.col("kind").isin("node", "price"), F.col("t1")).alias("t1"),
+        F.when(F.col("kind") == "price", F.col("id1")).alias("id1"),
         F.when(F.col("kind") == "price", F.col("id2")).alias("id2"),
         F.when(F.col("kind") == "price", F.col("t2")).alias("t2")).distinct().collect()
     usage_dates = {r["d"] for r in small if r["kind"] == "usage" and r["d"] is not None}

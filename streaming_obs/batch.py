@@ -68,6 +68,9 @@ class Flow:
     on_batch: BatchFn
     trigger_seconds: float | None = None
     pool: str | None = None
+    #: run before the query (re)starts, before its checkpoint is opened (the gold query checks
+    #: that its checkpoint still fits its inputs: gold/checkpoint.py)
+    prepare: Callable[[PipelineContext], None] | None = None
 
 
 def freshness_observation(df: DataFrame, query_name: str) -> DataFrame:

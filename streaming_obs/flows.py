@@ -256,6 +256,8 @@ def _start_in_pool(spark, writer, pool: str | None) -> StreamingQuery:
 
 def start_flow(ctx: PipelineContext, flow: Flow, *, available_now: bool) -> StreamingQuery:
     """Start `flow` as a streaming query with its checkpoint under the configured root."""
+    if flow.prepare is not None:  # before the app id is read: prepare may start a new checkpoint
+        flow.prepare(ctx)
     checkpoint = ctx.tables.checkpoint(flow.name)
     app_id = checkpoint_app_id(checkpoint, flow.name)
     stream = flow.build_stream(ctx)

@@ -181,6 +181,8 @@ class Figures:
     budgets: list[tuple[str, str, float, float, float, float, float]] = field(default_factory=list)
     #: workspace, cluster, currency, idle share, idle list cost (the last 7 days, top by idle cost)
     idle: list[tuple[str, str, str, float, float]] = field(default_factory=list)
+    #: workspace, job id, run id, currency, list cost, allocated share (finished today, top by cost)
+    runs: list[tuple[str, str, str, str, float, float]] = field(default_factory=list)
     read_at: datetime | None = None
     error: str | None = None
 
@@ -219,6 +221,7 @@ def read_figures(spark: Any, tables: Any, today: Any | None = None) -> Figures:
                          .limit(4).collect()]
     fig.budgets = read_budgets(spark, tables, today)
     fig.idle = read_idle(spark, tables, today)
+    fig.runs = read_expensive_runs(spark, tables, today)
     fig.read_at = datetime.now(timezone.utc)
     return fig
 
@@ -270,6 +273,29 @@ def read_idle(spark: Any, tables: Any, today: Any, days: int = 7) -> list[tuple[
             .where(F.col("cost") > 0).orderBy(F.desc("cost"), "workspace_id", "cluster_id").limit(5).collect())
     return [(str(r["workspace_id"]), str(r["cluster_id"]), str(r["currency_code"]),
              float(r["idle"] or 0) / float(r["up"]) if r["up"] else 0.0, float(r["cost"])) for r in rows]
+
+
+def read_expensive_runs(spark: Any, tables: Any, today: Any, n: int = 5) -> list[tuple[str, str, str, str, float, float]]:
+    """The `n` most expensive runs that finished today, all compute (gold job_run_cost)."""
+    from pyspark.sql import functions as F
+
+    ref = tables.gold("job_run_cost")
+    if not ref.exists(spark):
+        return []
+    rows = (ref.read(spark).where(F.col("run_date") == F.lit(today)).where(F.col("list_cost") > 0)
+            .orderBy(F.desc("list_cost"), "workspace_id", "run_id").limit(n).collect())
+    return [(str(r["workspace_id"]), str(r["job_id"]), str(r["run_id"]), str(r["currency_code"] or ""),
+             float(r["list_cost"]), float(r["allocated_list_cost"])) for r in rows]
+
+
+def runs_table(runs: list[tuple[str, str, str, str, float, float]]) -> Table:
+    """The most expensive runs today: list cost, of it the share allocated from all-purpose clusters."""
+    rt = Table(title="most expensive runs today (list cost, all compute)", expand=True)
+    for col in ("job/run", "list cost", "allocated"):
+        rt.add_column(col, justify="left" if col == "job/run" else "right")
+    for ws, job, run_id, cur, cost, allocated in runs:
+        rt.add_row(f"{ws}/{job}/{run_id}"[:48], f"{_money(cost)} {cur}".strip(), _money(allocated) if allocated else "")
+    return rt
 
 
 def idle_table(idle: list[tuple[str, str, str, float, float]]) -> Table:
@@ -389,6 +415,8 @@ def render(tracker: SourceTracker, fig: Figures, *, elapsed_s: float, metrics_ur
         pair3.add_column(ratio=1)
         pair3.add_row(budget_table(fig.budgets) if fig.budgets else "", idle_table(fig.idle) if fig.idle else "")
         parts.append(pair3)
+    if fig.runs:
+        parts.append(runs_table(fig.runs))
     return Group(*parts, Panel(footer))
 
 

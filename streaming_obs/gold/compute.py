@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from streaming_obs.gold.budgets import BUDGET_TABLE
 from streaming_obs.gold.budgets import from_scratch as budgets_from_scratch
 from streaming_obs.gold.contract import with_contract_prices
+from streaming_obs.gold.run_cost import RUN_COST_TABLE, keep_run_costs
 from streaming_obs.merge import merge_upsert
 from streaming_obs.resilience.operation import sql_operation
 from streaming_obs.sqlfiles import load_sql, table_specs
@@ -51,7 +52,9 @@ class GoldScope:
     """What one batch must recompute. `None` for a part means "everything" (from scratch)."""
 
     usage_dates: set[date] | None = field(default_factory=set)
-    run_refs: DataFrame | None = None  # (workspace_id, run_id)
+    #: (workspace_id, run_id): runs whose job_run_cost row and job_run_daily key are recomputed
+    #: (touched runs, and every run of a cluster-hour whose pool or task time changed)
+    run_refs: DataFrame | None = None
     all_runs: bool = False
     jobs: DataFrame | None = None  # (workspace_id, id) renamed jobs
     clusters: DataFrame | None = None
@@ -222,7 +225,11 @@ class GoldWriter:
                 runs.select(F.col("workspace_id").alias("__ws"), F.col("run_id").alias("__rid")),
                 (F.col("u.workspace_id") == F.col("__ws")) & (F.col("u.usage_metadata.job_run_id") == F.col("__rid")),
                 "left_semi"))
-            self.merge("job_run_daily", run_gold_sql(self.spark, "job_run_daily", runs=runs, run_usage=run_usage), None)
+            # the allocated all-purpose share of each run, kept just before by the run_costs step
+            run_costs = self.tables.gold(RUN_COST_TABLE).read(self.spark).join(
+                runs.select("workspace_id", "job_id", "run_id"), ["workspace_id", "job_id", "run_id"], "left_semi")
+            self.merge("job_run_daily", run_gold_sql(self.spark, "job_run_daily", runs=runs, run_usage=run_usage,
+                                                     run_costs=run_costs), None)
         finally:
             runs.unpersist()
 
@@ -318,6 +325,7 @@ def gold_steps() -> list[str]:
 
 gold_step("costs")(lambda w, s: w.costs(s.usage_dates))
 gold_step("renames")(lambda w, s: w.renames(s.jobs, s.clusters, s.warehouses))
+gold_step("run_costs")(lambda w, s: keep_run_costs(w, s.run_refs, s.all_runs))
 gold_step("job_runs")(lambda w, s: w.job_runs(s.run_refs, s.all_runs))
 gold_step("utilization")(lambda w, s: w.utilization(s.hours))
 gold_step("idle")(lambda w, s: w.idle(s.idle_dates))

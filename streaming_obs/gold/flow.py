@@ -16,9 +16,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from streaming_obs.batch import GOLD_POOL, BatchInfo, Flow, freshness_observation, record_lineage
+from streaming_obs.gold.checkpoint import replace_if_inputs_changed
 from streaming_obs.gold.compute import GoldWriter
-from streaming_obs.gold.touches import GOLD_INPUTS, scope_of, touch_stream
+from streaming_obs.gold.touches import GOLD_INPUTS, gold_inputs, input_table, scope_of, touch_stream
 from streaming_obs.logs import get_logger
+from streaming_obs.ops.audit import write_audit
 from streaming_obs.resilience.idempotency import idempotent_write
 from streaming_obs.resilience.retry import retry_delta_conflicts
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
     from streaming_obs.context import PipelineContext
 
-__all__ = ["gold_flow", "write_gold_batch", "GOLD_QUERY"]
+__all__ = ["gold_flow", "write_gold_batch", "fit_checkpoint", "GOLD_QUERY"]
 
 log = get_logger(__name__)
 
@@ -62,6 +64,18 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo)
         touches.unpersist()
 
 
+def fit_checkpoint(ctx: PipelineContext) -> str | None:
+    """Start the gold query on a new checkpoint when its inputs changed since the old one was
+    written (a release added an input, contract prices turned on or off): gold is then rebuilt
+    from silver by the first batch. Returns where the old checkpoint went, or None."""
+    inputs = [input_table(ctx.tables, name) for name in gold_inputs(ctx.settings)]
+    old = replace_if_inputs_changed(ctx.spark, ctx.tables.checkpoint(GOLD_QUERY), inputs, GOLD_QUERY)
+    if old is not None:
+        write_audit(ctx.spark, ctx.tables, "gold_checkpoint_rebuilt",
+                    {"query": GOLD_QUERY, "inputs": sorted(gold_inputs(ctx.settings)), "old_checkpoint": old})
+    return old
+
+
 def gold_flow(ctx: PipelineContext) -> Flow:
     """The gold streaming flow, on `trigger.gold_interval_seconds`."""
 
@@ -73,4 +87,5 @@ def gold_flow(ctx: PipelineContext) -> Flow:
         target_label=f"{ctx.settings.schemas.gold}.*", build_stream=build,
         on_batch=lambda c, df, info: write_gold_batch(c, df, info),
         trigger_seconds=ctx.settings.trigger.gold_interval_seconds, pool=GOLD_POOL,
+        prepare=fit_checkpoint,
     )

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from streaming_obs.gold.compute import GoldScope
 from streaming_obs.gold.hot import price_dates
+from streaming_obs.gold.run_cost import UNATTRIBUTED_CLUSTER_USAGE, pool_cluster_hours, runs_on, task_time
 from streaming_obs.sources.readers import read_cdf_stream
 from streaming_obs.sqlfiles import table_specs
 
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
     from streaming_obs.context import PipelineContext
 
-__all__ = ["touch_stream", "touch_batch", "scope_of", "gold_inputs", "declared_inputs", "GOLD_INPUTS", "OPTIONAL_INPUTS"]
+__all__ = ["touch_stream", "touch_batch", "scope_of", "gold_inputs", "declared_inputs", "input_table", "GOLD_INPUTS",
+           "OPTIONAL_INPUTS"]
 
 def _proj(kind: str, d: Column | None = None, ws: Column | None = None, id1: Column | None = None,
           id2: Column | None = None, t1: Column | None = None, t2: Column | None = None,
@@ -41,7 +43,11 @@ def _proj(kind: str, d: Column | None = None, ws: Column | None = None, id1: Col
 GOLD_INPUTS = {
     # gold has no source commit time of its own: its commit time stands in
     "cost_daily": lambda: _proj("cost", F.col("usage_date"), ts="_commit_timestamp"),
-    "billing_usage": lambda: _proj("usage", F.col("usage_date"), F.col("workspace_id"), F.col("usage_metadata.job_run_id")),
+    # id2/t1: the cluster-hour of usage no job run carries (its pool is split across the runs on it)
+    "billing_usage": lambda: _proj("usage", F.col("usage_date"), F.col("workspace_id"), F.col("usage_metadata.job_run_id"),
+                                   F.when(F.expr(UNATTRIBUTED_CLUSTER_USAGE), F.col("usage_metadata.cluster_id")),
+                                   F.when(F.expr(UNATTRIBUTED_CLUSTER_USAGE),
+                                          F.date_trunc("HOUR", F.col("usage_start_time")))),
     "list_prices": lambda: _proj("price", id1=F.col("sku_name"), id2=F.col("cloud"), t1=F.col("price_start_time"),
                                  t2=F.col("price_end_time")),
     "jobs": lambda: _proj("job", ws=F.col("workspace_id"), id1=F.col("job_id")),
@@ -50,6 +56,10 @@ GOLD_INPUTS = {
     "warehouses": lambda: _proj("warehouse", ws=F.col("workspace_id"), id1=F.col("warehouse_id")),
     "node_timeline": lambda: _proj("node", F.to_date(F.col("start_time")), t1=F.date_trunc("HOUR", F.col("start_time"))),
     "query_history": lambda: _proj("query", F.to_date(F.col("start_time"))),
+    # a task slice: its job run, its clusters (comma-joined: a projection cannot explode) and span
+    "job_task_run_timeline": lambda: _proj("task", ws=F.col("workspace_id"), id1=F.col("job_run_id"),
+                                           id2=F.concat_ws(",", F.col("compute_ids")), t1=F.col("period_start_time"),
+                                           t2=F.col("period_end_time")),
     # contract prices move net_cost like list prices move list_cost (read only when configured)
     "account_prices": lambda: _proj("price", id1=F.col("sku_name"), id2=F.col("cloud"), t1=F.col("price_start_time"),
                                     t2=F.col("price_end_time")),
@@ -94,7 +104,9 @@ def scope_of(touches: DataFrame, ctx: PipelineContext, *, today: date | None = N
     """Turn one batch of touches (persisted by the caller) into what gold must recompute."""
     today = today or datetime.now(timezone.utc).date()
     small = touches.where(F.col("kind").isin("usage", "query", "node", "price", "cost")).select(
-        "kind", "d", "t1", F.when(F.col("kind") == "price", F.col("id1")).alias("id1"),
+        # usage touches carry a cluster-hour in t1 (job_run_cost's): left out, dates are enough here
+        "kind", "d", F.when(F.col("kind").isin("node", "price"), F.col("t1")).alias("t1"),
+        F.when(F.col("kind") == "price", F.col("id1")).alias("id1"),
         F.when(F.col("kind") == "price", F.col("id2")).alias("id2"),
         F.when(F.col("kind") == "price", F.col("t2")).alias("t2")).distinct().collect()
     usage_dates = {r["d"] for r in small if r["kind"] == "usage" and r["d"] is not None}
@@ -117,6 +129,13 @@ def scope_of(touches: DataFrame, ctx: PipelineContext, *, today: date | None = N
         parts.append(usage.where(F.col("usage_date").isin(sorted(repriced)))
                      .where(F.col("usage_metadata.job_run_id").isNotNull())
                      .select("workspace_id", F.col("usage_metadata.job_run_id").alias("run_id")))
+    if "task" in kinds:
+        parts.append(touches.where("kind = 'task' AND id1 IS NOT NULL").select(
+            F.col("ws").alias("workspace_id"), F.col("id1").alias("run_id")))
+    cluster_hours = _touched_cluster_hours(touches, ctx, kinds, repriced)
+    if cluster_hours is not None:
+        spark = touches.sparkSession
+        parts.append(runs_on(spark, ctx.tables.silver("job_task_run_timeline").read(spark), cluster_hours))
     for p in parts:
         run_refs = p if run_refs is None else run_refs.unionByName(p)
 
@@ -130,6 +149,31 @@ def scope_of(touches: DataFrame, ctx: PipelineContext, *, today: date | None = N
         warehouses=ids("warehouse"), hours=hours, query_dates=query_dates, anomaly_dates=cost_dates,
         idle_dates=node_dates | usage_dates | repriced,
     )
+
+
+def _touched_cluster_hours(touches: DataFrame, ctx: PipelineContext, kinds: set[str],
+                           repriced: set[date]) -> DataFrame | None:
+    """(workspace_id, cluster_id, hour) whose all-purpose split may have moved: a pool's usage
+    came or was repriced, or a task slice (its pre-image too) added or took task time."""
+    parts = []
+    if "usage" in kinds:
+        parts.append(touches.where("kind = 'usage' AND id2 IS NOT NULL AND t1 IS NOT NULL").select(
+            F.col("ws").alias("workspace_id"), F.col("id2").alias("cluster_id"), F.col("t1").alias("hour")))
+    if "task" in kinds:
+        slices = touches.where("kind = 'task' AND id2 IS NOT NULL AND id2 != ''").select(
+            F.col("ws").alias("workspace_id"), F.col("id1").alias("job_run_id"),
+            F.split(F.col("id2"), ",").alias("compute_ids"), F.col("t1").alias("period_start_time"),
+            F.col("t2").alias("period_end_time"))
+        parts.append(task_time(touches.sparkSession, slices).select("workspace_id", "cluster_id", "hour"))
+    if repriced:
+        usage = ctx.tables.silver("billing_usage").read(touches.sparkSession)
+        parts.append(pool_cluster_hours(usage.where(F.col("usage_date").isin(sorted(repriced)))))
+    if not parts:
+        return None
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out.distinct()
 
 
 def touch_batch(spark, tables, since: dict[str, int]) -> tuple[DataFrame, dict[str, int]]:

@@ -50,7 +50,7 @@ def test_bootstrap_dry_run_prints_every_table(tmp_path):
     out = runner.invoke(app, ["bootstrap", "--env", "local", "--dry-run"], env=_env(tmp_path))
     assert out.exit_code == 0
     text = out.output
-    assert text.count("CREATE TABLE IF NOT EXISTS") == 10 + 10 + 11 + 5  # gold: 8 + focus_costs, budget_status_daily, idle_compute_daily
+    assert text.count("CREATE TABLE IF NOT EXISTS") == 10 + 10 + 12 + 5  # gold: 8 + focus_costs, budget_status_daily, idle_compute_daily, job_run_cost
     assert "plt_gold/cost_daily`" in text and "enableChangeDataFeed = true" in text
     assert "PARTITIONED BY (usage_date)" in text
 
@@ -71,18 +71,18 @@ def test_bootstrap_is_idempotent_and_audited_then_status(spark, tmp_path):
     first = runner.invoke(app, ["bootstrap", "--env", "local"], env=env)
     assert first.exit_code == 0, first.output
     second = runner.invoke(app, ["bootstrap", "--env", "local"], env=env)
-    assert second.exit_code == 0 and "36 statements applied" in second.output
+    assert second.exit_code == 0 and "37 statements applied" in second.output
     status = runner.invoke(app, ["status", "--env", "local"], env=env)
     assert status.exit_code == 0, status.output
     assert "plt_gold.cost_daily" in status.output
     audit = spark.read.format("delta").load(str(tmp_path / "wh" / "plt_ops" / "audit"))
-    assert audit.where("event = 'bootstrap' AND statement LIKE 'CREATE TABLE%'").count() == 72
+    assert audit.where("event = 'bootstrap' AND statement LIKE 'CREATE TABLE%'").count() == 74
     as_json = runner.invoke(app, ["status", "--env", "local", "--json"], env=env)
     assert as_json.exit_code == 0, as_json.output
     doc = json.loads(as_json.stdout)
     (audit_row,) = [t for t in doc["tables"] if t["table"] == "plt_ops.audit"]
-    assert audit_row["rows"] == 72 and isinstance(audit_row["version"], int)
-    assert len(doc["tables"]) == 36 and all(t["rows"] is not None for t in doc["tables"])
+    assert audit_row["rows"] == 74 and isinstance(audit_row["version"], int)
+    assert len(doc["tables"]) == 37 and all(t["rows"] is not None for t in doc["tables"])
     assert doc["queries"] == []
 
 

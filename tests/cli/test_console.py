@@ -165,3 +165,16 @@ def test_last_quarantined_by_credits_only_the_rules_that_quarantined(spark):
     ]
     found = quarantined_by(spark.createDataFrame(rows, ops_schema("quality_results")))
     assert found == [("usage_times_not_null", table, 4), ("usage_record_id_not_null", table, 2)]
+
+
+def test_most_expensive_runs_panel():
+    fig = _figures()
+    fig.runs = [("ws-1", "42", "9001", "USD", 12.5, 2.25), ("ws-1", "7", "9002", "USD", 3.0, 0.0)]
+    out = io.StringIO()
+    Console(file=out, width=160).print(render(SourceTracker(5), fig, elapsed_s=1, metrics_url=None))
+    text = out.getvalue()
+    for needle in ("most expensive runs today", "ws-1/42/9001", "12.50 USD", "2.25", "ws-1/7/9002", "3.00 USD"):
+        assert needle in text, needle
+    out = io.StringIO()
+    Console(file=out, width=160).print(render(SourceTracker(5), _figures(), elapsed_s=1, metrics_url=None))
+    assert "most expensive runs" not in out.getvalue()  # no runs finished today, no panel

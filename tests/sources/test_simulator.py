@@ -18,7 +18,7 @@ from streaming_obs.config.models import SOURCE_NAMES
 from streaming_obs.sources.schemas import system_schema
 from streaming_obs.sources.simulator import SKUS, UNPRICED_SKU, SimulatorStream, simulate_history, universe_for
 from streaming_obs.sources.simulator.compute import ap_sessions_between
-from streaming_obs.sources.simulator.lakeflow import runs_between
+from streaming_obs.sources.simulator.lakeflow import runs_between, task_timeline_rows
 from streaming_obs.sources.simulator.usage import CORRECTION_PERIOD, usage_frame, usage_slots
 from streaming_obs.tables import Tables
 
@@ -133,6 +133,9 @@ def test_jobs_on_all_purpose_compute_have_cluster_but_no_job_id(spark, history):
     ap_rows = u.where(F.col("sku_name").startswith("PREMIUM_ALL_PURPOSE_COMPUTE"))
     assert ap_rows.where(F.col("usage_metadata.job_id").isNotNull()).count() == 0
     assert ap_rows.where(F.col("usage_metadata.cluster_id").isin([r.cluster_id for r in runs])).count() > 0
+    # their task slices name the cluster: gold job_run_cost splits its cost by that task time
+    slices = task_timeline_rows(uni, runs, None, END)
+    assert slices and all(s["compute_ids"] == [r.cluster_id] for r in runs for s in slices if s["job_run_id"] == r.run_id)
 
 
 def test_unpriced_sku_and_join_keys_match_list_prices(spark, history):

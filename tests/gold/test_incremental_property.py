@@ -190,9 +190,24 @@ ALLOCATION = [
 ]
 
 
+def _use(hour, qty, job="j1", run="r1", team="x", rtype="ORIGINAL"):
+    return {"kind": "usage", "ws": "w1", "sku": "A", "rtype": rtype, "job": job, "run": run, "cluster": "c1",
+            "team": team, "hour": hour, "qty": Decimal(qty)}
+
+
+#: the cost tables' exactly-once, always tried: a batch killed after cost_daily and focus_costs
+#: committed and before the other cost tables, then replayed (focus_costs must not get the
+#: records twice, job_runs must count each run once), then a batch adding to the same keys
+CRASH_MID = [
+    ([_use(5, "1.5"), _use(6, "2", run="r2", team=None), _use(30, "0.5", job=None, run=None)], "crash_mid"),
+    ([_use(5, "0.25", run="r3"), _use(6, "-2", run="r2", team=None, rtype="RETRACTION")], "none"),
+]
+
+
 @hsettings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batches=batches)
 @example(batches=ALLOCATION)
+@example(batches=CRASH_MID)
 def test_incremental_gold_equals_recompute(spark, make_settings, tmp_path_factory, batches):
     tmp = tmp_path_factory.mktemp("prop")
     settings = make_settings(storage={"warehouse": str(tmp / "wh"), "checkpoints": str(tmp / "ck")},

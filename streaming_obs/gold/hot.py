@@ -220,7 +220,7 @@ def _rename_batch_keys(ctx: PipelineContext, session, priced: DataFrame | None, 
     query's rename step may have run before they committed. Set the current names on the
     batch's jobs and compute again (update-only MERGEs, idempotent)."""
     writer = GoldWriter(session, ctx.tables, ctx.settings)
-    usage = priced if priced is not None else None
+    usage = priced
     if usage is None:  # a reprice only: the repriced dates' ids
         usage = ctx.tables.silver("billing_usage").read(session).where(F.col("usage_date").isin(sorted(changed)))
     meta = usage.select("workspace_id", "usage_metadata")

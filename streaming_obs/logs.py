@@ -127,7 +127,7 @@ def configure_logging(level: str = "INFO", json_format: bool = False, *, log_fil
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info,
                     renderer],
     )
-    terminal = logging.StreamHandler(sys.stderr)
+    terminal = _StderrHandler()
     terminal.setFormatter(formatter)
     handlers: list[logging.Handler] = [terminal]
     if log_file:
@@ -137,6 +137,8 @@ def configure_logging(level: str = "INFO", json_format: bool = False, *, log_fil
         file_handler.setLevel(level)
         handlers.append(file_handler)
         terminal.setLevel(level if verbose else max(logging.WARNING, logging.getLevelName(level)))
+    for handler in handlers:
+        handler.addFilter(_Py4jRootChatter())
     root = logging.getLogger()
     root.handlers[:] = handlers
     root.setLevel(level)
@@ -147,6 +149,31 @@ def configure_logging(level: str = "INFO", json_format: bool = False, *, log_fil
     _quiet_batch_stops()
     _state.update(file=log_file, verbose=verbose, terminal=terminal,
                   file_handler=handlers[1] if log_file else None)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """The terminal: whatever `sys.stderr` is when a line is written, not when logging was set
+    up (a caller that swaps and closes stderr, a test runner for one, must not break logging)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
+class _Py4jRootChatter(logging.Filter):
+    """py4j logs a retried send (`Exception while sending command.`, with a traceback) at INFO
+    on the *root* logger, so the `py4j` level cannot quiet it: dropped below WARNING."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "root" and record.levelno < logging.WARNING
+                    and f"{os.sep}py4j{os.sep}" in (record.pathname or ""))
 
 
 class _BatchStoppedFilter(logging.Filter):

@@ -98,3 +98,26 @@ def test_the_jvm_goes_to_the_file_while_muted_or_once_a_stop_cut_batches(tmp_pat
     assert logs.jvm_goes_to_file()
     logs.configure_logging("INFO", log_file=str(tmp_path / "x.log"), verbose=True)
     assert not logs.jvm_goes_to_file()  # --verbose: everything on the terminal
+
+
+def test_terminal_writes_to_the_current_stderr_and_py4j_root_chatter_is_dropped(monkeypatch, restore_logging):
+    import io
+    import sys
+
+    logs.configure_logging("INFO")
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    logging.getLogger("streaming_obs.test").info("one")
+    first.close()  # a test runner closes the stream it swapped in
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("streaming_obs.test").info("two")
+    # py4j's retried send, logged on the root logger from inside py4j
+    record = logging.LogRecord("root", logging.INFO, os.path.join("site-packages", "py4j", "java_gateway.py"), 1056,
+                               "Exception while sending command.", None, None)
+    logging.getLogger().handle(record)
+    ours = logging.LogRecord("root", logging.INFO, __file__, 1, "kept root line", None, None)
+    logging.getLogger().handle(ours)
+    out = second.getvalue()
+    assert "two" in out and "kept root line" in out
+    assert "Exception while sending command" not in out and "Logging error" not in out

@@ -13,7 +13,13 @@ from streaming_obs.config import Settings, load_settings
 
 os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
 
-TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2}
+# Tiny tables: every Delta write's fixed cost dominates. Without the per-commit checksum, file
+# statistics and adaptive re-planning a small MERGE took ~25 % less here (1.3 s -> 1.0 s, warm);
+# none of them changes a result (data skipping only prunes files, AQE only re-plans).
+TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2,
+              "conf": {"spark.databricks.delta.writeChecksumFile.enabled": "false",
+                       "spark.databricks.delta.stats.collect": "false",
+                       "spark.sql.adaptive.enabled": "false"}}
 
 
 def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

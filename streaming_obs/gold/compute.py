@@ -8,6 +8,7 @@ only in the scope.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -201,25 +202,30 @@ class GoldWriter:
                 keys_override=["workspace_id", "compute_type", "compute_id"])
 
     def job_runs(self, run_refs: DataFrame | None, all_runs: bool) -> None:
-        """job_run_daily for every (workspace, job, run_date) a touched run belongs to."""
+        """job_run_daily for every (workspace, job) a touched run belongs to, all its run dates.
+
+        A late slice can move a run to another date or make it unfinished again, so the old
+        (workspace, job, run_date) row must go: the recompute covers the whole (workspace, job)
+        and the MERGE deletes that scope's rows the recompute no longer has.
+        """
         if run_refs is None and not all_runs:
             return
         slices = self.silver("job_run_timeline")
+        scope: Column | None = None
         if not all_runs:
             touched = slices.join(run_refs.distinct(), ["workspace_id", "run_id"], "left_semi")
-            keys = (run_gold_sql(self.spark, "run_summary", slices=touched)
-                    .where("result_state IS NOT NULL").select("workspace_id", "job_id", "run_date").distinct())
-            slices = slices.join(keys.select("workspace_id", "job_id").distinct(), ["workspace_id", "job_id"], "left_semi")
-        runs = run_gold_sql(self.spark, "run_summary", slices=slices).where("result_state IS NOT NULL")
-        if not all_runs:
-            runs = runs.join(keys, ["workspace_id", "job_id", "run_date"], "left_semi")
-        runs = runs.persist()
+            pairs = [tuple(r) for r in touched.select("workspace_id", "job_id").distinct().collect()]
+            if not pairs:
+                return
+            scope = _in_pairs(pairs)
+            slices = slices.where(scope)
+        runs = run_gold_sql(self.spark, "run_summary", slices=slices).where("result_state IS NOT NULL").persist()
         try:
             bounds = runs.agg(F.min(F.to_date("first_start")).alias("lo"), F.max("run_date").alias("hi")).head()
-            if bounds["lo"] is None:
-                return
-            usage = (self.silver("billing_usage")
-                     .where(F.col("usage_date").between(bounds["lo"], bounds["hi"]))
+            # no finished run left in scope: an empty recompute, so the scope's rows go
+            in_span = (F.lit(False) if bounds["lo"] is None
+                       else F.col("usage_date").between(bounds["lo"], bounds["hi"]))
+            usage = (self.silver("billing_usage").where(in_span)
                      .where(F.col("usage_metadata.job_run_id").isNotNull()))
             run_usage = self.priced_usage(usage.alias("u").join(
                 runs.select(F.col("workspace_id").alias("__ws"), F.col("run_id").alias("__rid")),
@@ -229,7 +235,7 @@ class GoldWriter:
             run_costs = self.tables.gold(RUN_COST_TABLE).read(self.spark).join(
                 runs.select("workspace_id", "job_id", "run_id"), ["workspace_id", "job_id", "run_id"], "left_semi")
             self.merge("job_run_daily", run_gold_sql(self.spark, "job_run_daily", runs=runs, run_usage=run_usage,
-                                                     run_costs=run_costs), None)
+                                                     run_costs=run_costs), scope)
         finally:
             runs.unpersist()
 
@@ -352,6 +358,12 @@ def release_checkpoint(df: DataFrame) -> bool:
         return True
     except Exception:  # noqa: BLE001 - not a checkpointed plan (or a Connect session): GC frees it
         return False
+
+
+def _in_pairs(pairs: list[tuple]) -> Column:
+    """(workspace_id, job_id) in `pairs`, null-safe (a run may carry no job id)."""
+    return functools.reduce(lambda a, b: a | b, (
+        F.col("workspace_id").eqNullSafe(F.lit(ws)) & F.col("job_id").eqNullSafe(F.lit(job)) for ws, job in pairs))
 
 
 def _in_hours(hours: set[datetime] | None) -> Column:

@@ -51,6 +51,9 @@ setup(
             "pytest>=8",
             "pytest-cov>=5",
             "pytest-timeout>=2.3",
+            # `make test` runs the suite on two workers (one SparkSession each): most of a test's
+            # time is a Delta commit's fixed latency, not CPU, so two halve the wall time on 2 cores
+            "pytest-xdist>=3.6",
             # drives the demo and `run` in a pseudo-terminal (tests/cli/test_terminal.py)
             "pexpect>=4.9",
             "hypothesis>=6.100",

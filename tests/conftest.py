@@ -60,3 +60,26 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 def settings(make_settings) -> Settings:
     """Local settings in a fresh temp directory."""
     return make_settings()
+
+
+#: the longest files (each one or more whole pipeline runs): collected first, so that with
+#: `make test`'s two workers (xdist, a file per worker) neither is left alone with one at the end
+LONGEST_FIRST = (
+    "tests/resilience/test_crash_recovery.py",
+    "tests/gold/test_incremental_property.py",
+    "tests/cli/test_terminal.py",
+    "tests/deploy/test_spark_submit.py",
+    "tests/gold/test_job_run_cost.py",
+    "tests/telemetry/test_real_servers.py",
+    "tests/gold/test_gold_fixture.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+
+    def key(item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return rank.get(path, len(rank))
+
+    items.sort(key=key)  # stable: the rest keep their order

@@ -181,12 +181,13 @@ def _finish(run, hour):
 
 #: job_run_cost's split across batches, always tried: two runs share c1's 03:00 pool; a later batch
 #: adds a third run's task time and cost to that hour (the first two runs are not in it), then a
-#: slice is replaced with no cluster (its pre-image moves the split back)
+#: slice is replaced with no cluster (its pre-image moves the split back) and a late slice moves
+#: r1 to the next day (job_run_daily's first day must lose it: its row is recomputed, not kept)
 ALLOCATION = [
     ([_ap_usage(3, "1.5"), _task("r1", "t1", 3, 40, ["c1"]), _task("r2", "t1", 3, 20, ["c1", "c2"]),
       _finish("r1", 3), _finish("r2", 3)], "none"),
     ([_task("r3", "t1", 3, 7, ["c1"]), _ap_usage(3, "0.25"), _finish("r3", 4), _ap_usage(4, "2")], "replay"),
-    ([_task("r2", "t1", 3, 20, [])], "none"),
+    ([_task("r2", "t1", 3, 20, []), _finish("r1", 30)], "none"),
 ]
 
 
@@ -269,6 +270,8 @@ def test_incremental_gold_equals_recompute(spark, make_settings, tmp_path_factor
         costs = {r["run_id"]: r for r in tables.gold("job_run_cost").read(spark).collect()}
         assert not costs["r2"]["allocated"] and costs["r1"]["allocated"] and costs["r3"]["allocated"]
         assert costs["r1"]["allocated_list_cost"] + costs["r3"]["allocated_list_cost"] == Decimal("0.175")
+        daily = {r["run_date"]: r["runs_finished"] for r in tables.gold("job_run_daily").read(spark).collect()}
+        assert daily == {T0.date(): 2, (T0 + timedelta(hours=30)).date(): 1}  # r2, r3; then r1
     for name in GOLD_TABLES:
         a = tables.gold(name).read(spark).drop("_updated_at")
         b = ref_tables.gold(name).read(spark).drop("_updated_at")

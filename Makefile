@@ -34,7 +34,7 @@ demo: $(VENV)/.installed-local
 	$(BIN)/streaming-obs demo --env local $(if $(DURATION),--duration $(DURATION),)
 
 test: venv
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --cov=streaming_obs --cov-report=term --cov-report=xml \
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder --cov=streaming_obs --cov-report=term --cov-report=xml \
 		--cov-fail-under=90 --durations=25 $(PYTEST_ARGS)
 
 test-fast: venv

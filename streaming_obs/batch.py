@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from streaming_obs.observations import FRESHNESS_FIELD, FRESHNESS_ROWS, freshness_name
-from streaming_obs.ops.recorder import commit_info
+from streaming_obs.ops.recorder import commit_info, tagged_commit_info
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -111,9 +111,20 @@ def apply_quality(ctx: PipelineContext, df: DataFrame, table: str, info: BatchIn
     return outcome.kept, outcome
 
 
-def record_lineage(ctx: PipelineContext, info: BatchInfo, ref, source_label: str, lo, hi) -> tuple[int | None, int]:
-    """Buffer the lineage record of the commit just made to `ref`; returns (version, rows written)."""
-    version, rows, op = commit_info(ctx.spark, ref)
+def record_lineage(ctx: PipelineContext, info: BatchInfo, ref, source_label: str, lo, hi,
+                   *, tagged: bool = False) -> tuple[int | None, int]:
+    """Buffer the lineage record of the commit just made to `ref`; returns (version, rows written).
+
+    `tagged`: `ref` is a table other queries write too (the cost tables): the record is of this
+    batch's own commits there, found by their commit tag (`idempotent_write`), and there is none
+    when the batch wrote nothing to `ref`.
+    """
+    if tagged:
+        version, rows, op = tagged_commit_info(ctx.spark, ref, f"{info.app_id}:", f"@{int(info.batch_id)}")
+        if version is None:
+            return None, 0
+    else:
+        version, rows, op = commit_info(ctx.spark, ref)
     ctx.ops.lineage(query_name=info.query_name, batch_id=info.batch_id, target=ref.label, target_version=version,
                     source=source_label, start_version=lo, end_version=hi, operation=op, rows=rows)
     return version, rows or 0

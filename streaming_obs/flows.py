@@ -156,9 +156,10 @@ def _ingest(ctx: PipelineContext, source: str, batch: DataFrame, info: BatchInfo
             lap("cost")
             usage_label = ctx.tables.silver(source).label
             for table in COST_TABLES + (FOCUS_TABLE,):
-                record_lineage(ctx, info, ctx.tables.gold(table), usage_label, None, None)
+                record_lineage(ctx, info, ctx.tables.gold(table), usage_label, None, None, tagged=True)
             if ctx.settings.budgets:
-                record_lineage(ctx, info, ctx.tables.gold(BUDGET_TABLE), ctx.tables.gold("cost_daily").label, None, None)
+                record_lineage(ctx, info, ctx.tables.gold(BUDGET_TABLE), ctx.tables.gold("cost_daily").label, None, None,
+                               tagged=True)
             if new is not None and meta.get("dates"):
                 reconcile_touched(ctx, kept_b.sparkSession, meta["dates"], _last_check(ctx))
             lap("lineage")

@@ -13,13 +13,7 @@ from streaming_obs.config import Settings, load_settings
 
 os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
 
-# Tiny tables: every Delta write's fixed cost dominates. Without the per-commit checksum, file
-# statistics and adaptive re-planning a small MERGE took ~25 % less here (1.3 s -> 1.0 s, warm);
-# none of them changes a result (data skipping only prunes files, AQE only re-plans).
-TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2,
-              "conf": {"spark.databricks.delta.writeChecksumFile.enabled": "false",
-                       "spark.databricks.delta.stats.collect": "false",
-                       "spark.sql.adaptive.enabled": "false"}}
+TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2}
 
 
 def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +57,8 @@ def settings(make_settings) -> Settings:
 
 
 #: the longest files (each one or more whole pipeline runs): collected first, so that with
-#: `make test`'s two workers (xdist, a file per worker) neither is left alone with one at the end
+#: `make test`'s two workers (xdist, a file per worker, `--no-loadscope-reorder`: xdist would
+#: otherwise start the files with the most tests first) neither is left alone with one at the end
 LONGEST_FIRST = (
     "tests/resilience/test_crash_recovery.py",
     "tests/gold/test_incremental_property.py",

@@ -58,7 +58,8 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo)
                               what="gold recompute")
         total = 0
         for table in writer.merged:
-            total += record_lineage(ctx, info, ctx.tables.gold(table), ", ".join(sorted(GOLD_INPUTS)), None, None)[1]
+            total += record_lineage(ctx, info, ctx.tables.gold(table), ", ".join(sorted(GOLD_INPUTS)), None, None,
+                                    tagged=True)[1]
         return {"rows_in": n, "rows_out": total}
     finally:
         touches.unpersist()

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from streaming_obs.tables import TableRef, Tables
 
-__all__ = ["OpsRecorder", "commit_info", "KEYS", "JOURNAL_DIR"]
+__all__ = ["OpsRecorder", "commit_info", "tagged_commit_info", "KEYS", "JOURNAL_DIR"]
 
 #: directory under the checkpoint root holding the records of batches not flushed yet
 JOURNAL_DIR = "_ops_journal"
@@ -60,7 +60,29 @@ def commit_info(spark: SparkSession, ref: TableRef) -> tuple[int | None, int | N
     row = ref.delta(spark).history(1).select("version", "operation", "operationMetrics").head()
     if row is None:
         return None, None, None
-    metrics = row["operationMetrics"] or {}
+    return int(row["version"]), _rows(row["operationMetrics"]), row["operation"]
+
+
+def tagged_commit_info(spark: SparkSession, ref: TableRef, prefix: str, suffix: str,
+                       depth: int = 50) -> tuple[int | None, int | None, str | None]:
+    """(latest version, rows written in all, operation of the latest) of the commits to `ref`
+    whose `userMetadata` (`idempotency.commit_tag`) starts with `prefix` and ends with `suffix`:
+    one batch's own writes, even when another query committed to the table since (the gold
+    query renames cost rows). (None, None, None) when the batch wrote nothing there."""
+    from pyspark.sql import functions as F
+
+    rows = (ref.delta(spark).history(depth).where(F.col("userMetadata").startswith(prefix)
+                                                  & F.col("userMetadata").endswith(suffix))
+            .select("version", "operation", "operationMetrics").orderBy(F.col("version").desc()).collect())
+    if not rows:
+        return None, None, None
+    counts = [_rows(r["operationMetrics"]) for r in rows]
+    total = None if all(c is None for c in counts) else sum(c or 0 for c in counts)
+    return int(rows[0]["version"]), total, rows[0]["operation"]
+
+
+def _rows(metrics: dict | None) -> int | None:
+    metrics = metrics or {}
     rows = None
     for key in ("numOutputRows", "numTargetRowsInserted"):
         if key in metrics:
@@ -68,7 +90,7 @@ def commit_info(spark: SparkSession, ref: TableRef) -> tuple[int | None, int | N
             break
     if "numTargetRowsUpdated" in metrics:
         rows = (rows or 0) + int(metrics["numTargetRowsUpdated"]) + int(metrics.get("numTargetRowsDeleted", 0))
-    return int(row["version"]), rows, row["operation"]
+    return rows
 
 
 class OpsRecorder:

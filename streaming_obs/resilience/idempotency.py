@@ -20,11 +20,18 @@ from streaming_obs.resilience.paths import PRIVATE_FILE_MODE, local_path, make_p
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["checkpoint_app_id", "idempotent_write"]
+__all__ = ["checkpoint_app_id", "commit_tag", "idempotent_write"]
 
 _APP_ID_FILE = "_streaming_obs_app_id"
 _TXN_APP = "spark.databricks.delta.write.txnAppId"
 _TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+#: recorded in each commit's commitInfo (history's `userMetadata`): which batch and step made it
+_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+def commit_tag(app_id: str, version: int) -> str:
+    """The `userMetadata` of the commits `idempotent_write(app_id, version)` makes."""
+    return f"{app_id}@{int(version)}"
 
 
 def checkpoint_app_id(checkpoint: str, query_name: str) -> str:
@@ -63,8 +70,10 @@ def idempotent_write(session: SparkSession, app_id: str, version: int) -> Iterat
     """
     session.conf.set(_TXN_APP, app_id)
     session.conf.set(_TXN_VERSION, str(version))
+    session.conf.set(_USER_METADATA, commit_tag(app_id, version))
     try:
         yield
     finally:
         session.conf.unset(_TXN_APP)
         session.conf.unset(_TXN_VERSION)
+        session.conf.unset(_USER_METADATA)

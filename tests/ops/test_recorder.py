@@ -79,3 +79,24 @@ def test_without_a_local_checkpoint_root_records_wait_in_memory(make_settings, t
     rec = OpsRecorder(Tables(make_settings(storage={"checkpoints": str(blocked)})), "run")
     _batch(rec, 0, version=1)  # the journal cannot be written: the batch goes on, records kept
     assert rec.pending() == 4
+
+
+def test_lineage_of_a_shared_table_is_the_batch_own_commits_not_the_latest(spark, tmp_path):
+    """The cost tables take commits from two queries (the usage query adds, the gold query
+    renames): a batch's lineage is found by its commit tag, not as the table's latest commit."""
+    from streaming_obs.ops.recorder import tagged_commit_info
+    from streaming_obs.resilience.idempotency import idempotent_write
+    from streaming_obs.tables import TableRef
+
+    path = str(tmp_path / "shared")
+    ref = TableRef("gold", "shared", f"delta.`{path}`", path)
+    rows = lambda n: spark.range(n).selectExpr("id AS k")  # noqa: E731
+    with idempotent_write(spark, "app1:shared:add", 7):
+        rows(3).write.format("delta").mode("append").save(path)
+    with idempotent_write(spark, "app1:shared:names", 7):
+        rows(2).write.format("delta").mode("append").save(path)
+    rows(5).write.format("delta").mode("append").save(path)  # another query, after
+    assert spark.conf.get("spark.databricks.delta.commitInfo.userMetadata", None) is None  # unset after
+    assert tagged_commit_info(spark, ref, "app1:", "@7") == (1, 5, "WRITE")  # both of batch 7's, not version 2
+    assert tagged_commit_info(spark, ref, "app1:", "@8") == (None, None, None)  # batch 8 wrote nothing here
+    assert tagged_commit_info(spark, ref, "app2:", "@7") == (None, None, None)

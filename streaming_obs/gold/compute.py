@@ -8,7 +8,6 @@ only in the scope.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -361,9 +360,14 @@ def release_checkpoint(df: DataFrame) -> bool:
 
 
 def _in_pairs(pairs: list[tuple]) -> Column:
-    """(workspace_id, job_id) in `pairs`, null-safe (a run may carry no job id)."""
-    return functools.reduce(lambda a, b: a | b, (
-        F.col("workspace_id").eqNullSafe(F.lit(ws)) & F.col("job_id").eqNullSafe(F.lit(job)) for ws, job in pairs))
+    """(workspace_id, job_id) in `pairs`, null-safe (a run may carry no job id). One flat IN of
+    joined keys: a backfill touches thousands of jobs, and an OR per pair nests that deep."""
+
+    def key(ws, job) -> Column:
+        return F.concat_ws("\u0001", F.coalesce(ws, F.lit("\u0000")), F.coalesce(job, F.lit("\u0000")))
+
+    wanted = sorted({"\u0001".join("\u0000" if v is None else str(v) for v in pair) for pair in pairs})
+    return key(F.col("workspace_id"), F.col("job_id")).isin(wanted)
 
 
 def _in_hours(hours: set[datetime] | None) -> Column:

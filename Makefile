@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 DURATION ?=
 PYTEST_ARGS ?=
 # test workers (pytest-xdist): a test's time is mostly a Delta commit's latency, so two workers
-# on two cores nearly halve the wall time; a file's tests stay on one worker (module fixtures)
+# on two cores overlap well; a file's tests stay on one worker (module fixtures). Tests marked
+# `alone` (the crash campaign: its kills land on timing) run afterwards with nothing beside them.
 WORKERS ?= 2
 KILLS ?= 20
 
@@ -34,7 +35,9 @@ demo: $(VENV)/.installed-local
 	$(BIN)/streaming-obs demo --env local $(if $(DURATION),--duration $(DURATION),)
 
 test: venv
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder --cov=streaming_obs --cov-report=term --cov-report=xml \
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m "not alone" \
+		--cov=streaming_obs --cov-report= $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m alone --cov=streaming_obs --cov-append --cov-report=term --cov-report=xml \
 		--cov-fail-under=90 --durations=25 $(PYTEST_ARGS)
 
 test-fast: venv

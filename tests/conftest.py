@@ -60,7 +60,6 @@ def settings(make_settings) -> Settings:
 #: `make test`'s two workers (xdist, a file per worker, `--no-loadscope-reorder`: xdist would
 #: otherwise start the files with the most tests first) neither is left alone with one at the end
 LONGEST_FIRST = (
-    "tests/resilience/test_crash_recovery.py",
     "tests/gold/test_incremental_property.py",
     "tests/cli/test_terminal.py",
     "tests/deploy/test_spark_submit.py",

@@ -35,6 +35,7 @@ from streaming_obs.gold.contract import CONTRACT_SOURCE, contract_prices_on
 from streaming_obs.gold.reconcile import silver_versions, stream_check
 from streaming_obs.logs import get_logger
 from streaming_obs.merge import merge_add
+from streaming_obs.ops.recorder import tagged_commit_info
 from streaming_obs.resilience.idempotency import idempotent_write
 from streaming_obs.resilience.operation import sql_operation
 from streaming_obs.resilience.retry import retry_delta_conflicts
@@ -120,6 +121,10 @@ def keep_cost(ctx: PipelineContext, new_rows: DataFrame | None, windows: list, i
     # Names are read at the versions of now; if a rename lands while the batch writes, the
     # batch's own keys are renamed again at the end (`_names_moved`).
     pins = {s: ctx.tables.silver(s).version(session) for s in NAME_SOURCES}
+    # A replay after a kill between the cost writes and the rename below would skip the writes
+    # (txn) and, with fresh pins, the rename too: rows written with names older than a rename the
+    # gold query applied before they committed would keep them. A replay renames its keys always.
+    replay = _wrote_before(ctx, session, info)
     writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn, pins=pins)
     writes = 0
     changed = price_dates(windows)
@@ -147,7 +152,7 @@ def keep_cost(ctx: PipelineContext, new_rows: DataFrame | None, windows: list, i
             writes += _append_focus(ctx, writer, priced, txn)
             for table in ("cost_by_job_daily", "cost_by_tag_daily", "cost_by_compute_daily"):
                 writes += _add(ctx, writer, table, priced, added, txn)
-        if (priced is not None or changed) and _names_moved(ctx, session, pins):
+        if (priced is not None or changed) and (replay or _names_moved(ctx, session, pins)):
             _rename_batch_keys(ctx, session, priced, changed)
     finally:
         if priced is not None:
@@ -208,6 +213,14 @@ def _append_focus(ctx: PipelineContext, writer: GoldWriter, priced: DataFrame, t
 
     retry_delta_conflicts(_do, attempts=ctx.settings.resilience.write_retries, what=f"append {ref.label}")
     return 1
+
+
+def _wrote_before(ctx: PipelineContext, session, info: BatchInfo) -> bool:
+    """True when this batch already committed to cost_daily or focus_costs (a replay): their
+    commits carry the batch's tag (`idempotency.commit_tag`)."""
+    suffix = f"@{int(info.batch_id)}"
+    return any(tagged_commit_info(session, ctx.tables.gold(t), f"{info.app_id}:", suffix)[0] is not None
+               for t in (HOT_TABLE, FOCUS_TABLE))
 
 
 def _names_moved(ctx: PipelineContext, session, pins: dict[str, int]) -> bool:

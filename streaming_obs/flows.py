@@ -3,7 +3,7 @@
 One query per streamed source: its `foreachBatch` appends bronze (the raw, append-only history)
 and refines silver from the same batch DataFrame, each write exactly-once with
 txnAppId/txnVersion; the billing-usage query also keeps cost_daily (gold/hot.py). The gold
-query (gold/flow.py) follows on its own trigger. Wrapping gives every batch the same habits:
+query (gold/flow.py) follows on its own trigger with the rest of gold. Wrapping gives every batch the same habits:
 failures are logged with query name, batch id, source version range and target, and an ops
 record is kept.
 """
@@ -32,8 +32,8 @@ from streaming_obs.batch import (
 from streaming_obs.bronze.write import append_bronze, prepare_bronze
 from streaming_obs.errors import BatchStopped
 from streaming_obs.gold.budgets import BUDGET_TABLE
-from streaming_obs.gold.compute import COST_TABLES, FOCUS_TABLE, release_checkpoint
-from streaming_obs.gold.hot import TOUCH_COL, keep_cost, price_touch_stream, reconcile_touched
+from streaming_obs.gold.compute import release_checkpoint
+from streaming_obs.gold.hot import HOT_TABLE, TOUCH_COL, keep_cost, price_touch_stream, reconcile_touched
 from streaming_obs.logs import get_logger
 from streaming_obs.resilience.idempotency import checkpoint_app_id
 from streaming_obs.resilience.operation import operation_of
@@ -151,14 +151,14 @@ def _ingest(ctx: PipelineContext, source: str, batch: DataFrame, info: BatchInfo
         lap("silver")
     try:
         if source == USAGE and (new is not None or windows):
-            # the cost tables before the ops records: cost_daily carries the freshness promise
+            # cost_daily before the ops records: it carries the freshness promise (the other cost
+            # tables follow in the gold query: gold/follow.py)
             keep_cost(ctx, new, windows, info, dates=meta.get("dates"))
             lap("cost")
-            usage_label = ctx.tables.silver(source).label
-            for table in COST_TABLES + (FOCUS_TABLE,):
-                record_lineage(ctx, info, ctx.tables.gold(table), usage_label, None, None, tagged=True)
+            record_lineage(ctx, info, ctx.tables.gold(HOT_TABLE), ctx.tables.silver(source).label, None, None,
+                           tagged=True)
             if ctx.settings.budgets:
-                record_lineage(ctx, info, ctx.tables.gold(BUDGET_TABLE), ctx.tables.gold("cost_daily").label, None, None,
+                record_lineage(ctx, info, ctx.tables.gold(BUDGET_TABLE), ctx.tables.gold(HOT_TABLE).label, None, None,
                                tagged=True)
             if new is not None and meta.get("dates"):
                 reconcile_touched(ctx, kept_b.sparkSession, meta["dates"], _last_check(ctx))

@@ -19,7 +19,8 @@ from streaming_obs.gold.budgets import BUDGET_TABLE
 from streaming_obs.gold.budgets import from_scratch as budgets_from_scratch
 from streaming_obs.gold.contract import with_contract_prices
 from streaming_obs.gold.run_cost import RUN_COST_TABLE, keep_run_costs
-from streaming_obs.merge import merge_upsert
+from streaming_obs.gold.watermark import FOLLOW_TABLES, current_watermark, stamped
+from streaming_obs.merge import merge_add, merge_upsert
 from streaming_obs.resilience.operation import sql_operation
 from streaming_obs.sqlfiles import load_sql, table_specs
 
@@ -29,13 +30,21 @@ if TYPE_CHECKING:
     from streaming_obs.config.models import Settings
     from streaming_obs.tables import Tables
 
-__all__ = ["GoldScope", "GoldWriter", "COST_TABLES", "FOCUS_TABLE", "GOLD_STEPS", "gold_step", "gold_steps", "recompute_all",
+__all__ = ["GoldScope", "GoldWriter", "COST_TABLES", "FOCUS_TABLE", "ADDS", "GOLD_STEPS", "gold_step", "gold_steps", "recompute_all",
            "release_checkpoint", "run_gold_sql"]
 
 #: the cost tables, all kept from priced usage
 COST_TABLES = ("cost_daily", "cost_by_job_daily", "cost_by_tag_daily", "cost_by_compute_daily")
-#: one row per usage record in FOCUS columns, kept with the cost tables by the gold query
+#: one row per usage record in FOCUS columns, kept with the cost tables
 FOCUS_TABLE = "focus_costs"
+#: what each cost table adds up over rows (names and job_runs do not: `GoldWriter.add`).
+#: net_cost is NULL on every row without contract prices, and NULL + NULL stays NULL.
+ADDS = {
+    "cost_daily": ("usage_quantity", "list_cost", "unpriced_quantity", "usage_rows", "net_cost"),
+    "cost_by_job_daily": ("usage_quantity", "list_cost", "net_cost"),
+    "cost_by_tag_daily": ("list_cost", "usage_quantity", "net_cost"),
+    "cost_by_compute_daily": ("list_cost", "usage_quantity", "net_cost"),
+}
 
 
 def run_gold_sql(spark: SparkSession, name: str, **frames: DataFrame) -> DataFrame:
@@ -84,15 +93,26 @@ class GoldWriter:
 
     def __init__(self, spark: SparkSession, tables: Tables, settings: Settings, txn=None,
                  cost_tables: tuple[str, ...] = COST_TABLES, pins: dict[str, int] | None = None,
-                 focus: bool = True) -> None:
+                 focus: bool = True, follow: bool = False, tag=None) -> None:
         self.spark = spark
-        #: the cost tables (and whether focus_costs) this writer keeps: in the stream the usage
-        #: query keeps them all (gold/hot.py), so the gold query's writer keeps none
+        #: the cost tables (and whether focus_costs) this writer recomputes for a scope: in the
+        #: stream the usage query keeps cost_daily (gold/hot.py) and the gold query's writer
+        #: keeps none by scope; the others it brings up to silver by watermark (`follow`)
         self.cost_tables = cost_tables
         self.focus = focus
+        self.follow = follow
+        #: the silver versions the follow-on tables written by this writer equal (stamped in
+        #: their commits: gold/watermark.py); None until a step pins them
+        self.watermark: dict[str, int] | None = None
+        #: after a catch-up (gold/follow.py): the usage dates it moved (None: all) and the
+        #: watermark it reached, for the in-stream check
+        self.followed: tuple[set | None, dict[str, int]] | None = None
         self.tables = tables
         self.settings = settings
-        self.txn = txn  # callable(table) -> context manager setting txnAppId/txnVersion, or None
+        self.txn = txn  # callable(step) -> context manager setting txnAppId/txnVersion, or None
+        #: callable(step) -> context manager tagging commits only: a follow-on table's writes are
+        #: exactly-once by their watermark, and a txn would skip a replay that has more to add
+        self.tag = tag
         self.keys = {name: spec["key"] for name, spec in table_specs()["gold"].items()}
         self.merged: dict[str, int] = {}
         #: silver versions to read instead of the latest (the gold query pins a batch's inputs so
@@ -128,13 +148,62 @@ class GoldWriter:
         def _do() -> None:
             merge_upsert(self.spark, ref, df, keys, delete_scope=scope, update_only=update_only)
 
-        with sql_operation(f"gold recompute {table}", target=ref.label, sql=f"sql/gold/{table}.sql"):
-            if self.txn is None:
-                _do()
+        # a rename moves no figure: it carries no watermark
+        self._write(table, step, _do, f"gold recompute {table}", stamp=not update_only)
+
+    def _write(self, table: str, step: str, do: Callable[[], None], what: str, *, stamp: bool = True) -> None:
+        """One write to a gold table: under the batch's txn if any, a follow-on table's stamped
+        with the watermark this writer reached (figures and watermark in one commit)."""
+        ref = self.tables.gold(table)
+        wm = self.watermark if stamp and table in FOLLOW_TABLES else None
+        batch = self.tag if wm is not None else self.txn
+        with sql_operation(what, target=ref.label, sql=f"sql/gold/{table}.sql"):
+            if batch is None:
+                with stamped(self.spark, wm):
+                    do()
             else:
-                with self.txn(step):
-                    _do()
+                with batch(step), stamped(self.spark, wm):
+                    do()
         self.merged[table] = self.merged.get(table, 0) + 1
+
+    def add(self, table: str, priced: DataFrame, dates: list) -> None:
+        """Add new priced rows to a cost table (one MERGE): their aggregate to each key, plus
+        what does not add up (job_runs, a distinct count) recounted for the touched keys from
+        silver (at the writer's pinned version) and the current name on a new key."""
+        ref = self.tables.gold(table)
+        delta = self.cost_frame(table, priced)
+        replace: tuple[str, ...] = ()
+        if table == "cost_by_job_daily":
+            delta, replace = self._with_job_runs(delta, dates), ("job_runs",)
+        prune = "t.usage_date IN ({})".format(", ".join(f"DATE'{d.isoformat()}'" for d in sorted(dates)))
+        self._write(table, f"{table}:add", lambda: merge_add(self.spark, ref, delta, self.keys[table], ADDS[table],
+                                                             prune=prune, replace=replace), f"gold add {table}")
+
+    def append_focus(self, priced: DataFrame) -> None:
+        """New records appended to focus_costs: every value is a function of the record and its
+        price, and a record is priced once (silver keeps it once)."""
+        ref = self.tables.gold(FOCUS_TABLE)
+        rows = self.focus_frame(priced)
+        self._write(FOCUS_TABLE, f"{FOCUS_TABLE}:add", lambda: ref.append(rows), f"gold add {FOCUS_TABLE}")
+
+    def _with_job_runs(self, delta: DataFrame, dates: list) -> DataFrame:
+        """The job_runs of each touched (date, workspace, job, currency), counted again from
+        silver (at the pinned versions): a distinct count does not add up."""
+        usage = (self.silver("billing_usage").where(F.col("usage_date").isin(sorted(dates)))
+                 .where(F.col("usage_metadata.job_id").isNotNull()))
+        touched = delta.select("usage_date", "workspace_id", "job_id").distinct()
+        # priced: the currency comes with the price (a row without one counts under NULL)
+        runs = (self.priced_usage(usage)
+                .select("usage_date", "workspace_id", F.col("usage_metadata.job_id").alias("job_id"), "currency_code",
+                        F.col("usage_metadata.job_run_id").alias("run_id"))
+                .join(touched, ["usage_date", "workspace_id", "job_id"], "left_semi")
+                .groupBy("usage_date", "workspace_id", "job_id", "currency_code")
+                .agg(F.countDistinct("run_id").alias("__runs")))
+        keys = ["usage_date", "workspace_id", "job_id", "currency_code"]
+        joined = delta.alias("d").join(runs.alias("r"), [delta[k].eqNullSafe(runs[k]) for k in keys], "left")
+        return joined.select(*[F.col(f"d.{c}") if c != "job_runs" else
+                               F.coalesce(F.col("r.__runs"), F.lit(0)).cast("bigint").alias("job_runs")
+                               for c in delta.columns])
 
     # -- tables ---------------------------------------------------------------------------
     def costs(self, dates: set[date] | None) -> None:
@@ -143,6 +212,11 @@ class GoldWriter:
         focus = self.focus
         if (dates is not None and not dates) or not (self.cost_tables or focus):
             return
+        if self.watermark is None and (focus or set(self.cost_tables) & set(FOLLOW_TABLES)):
+            # a follow-on table recomputed here equals silver at these versions: read at them
+            # and stamp them, or its next catch-up would add again what this already counted
+            self.watermark = current_watermark(self.spark, self.tables)
+            self.pins.update(self.watermark)
         usage = self.silver("billing_usage").where(_in("usage_date", dates))
         # Materialised once: the four MERGEs below each re-read silver otherwise (Delta MERGE
         # plans its source afresh and did not use a persist()ed copy): 4-5 reads of the touched
@@ -329,6 +403,8 @@ def gold_steps() -> list[str]:
 
 
 gold_step("costs")(lambda w, s: w.costs(s.usage_dates))
+
+
 gold_step("renames")(lambda w, s: w.renames(s.jobs, s.clusters, s.warehouses))
 gold_step("run_costs")(lambda w, s: keep_run_costs(w, s.run_refs, s.all_runs))
 gold_step("job_runs")(lambda w, s: w.job_runs(s.run_refs, s.all_runs))

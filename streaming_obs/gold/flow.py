@@ -1,4 +1,4 @@
-"""The gold query: everything but the cost tables, on its own (slower) trigger.
+"""The gold query: everything but cost_daily and the budgets, on its own (slower) trigger.
 
 It reads the change feeds of the silver tables gold depends on and of cost_daily, works out the
 scope a batch touched (dates, runs, renamed jobs and compute, hours, anomaly dates) and
@@ -6,8 +6,9 @@ recomputes exactly that from silver, then MERGEs it: job_run_daily, cluster_util
 idle_compute_daily, query_daily, cost_anomalies, and the current names on the cost tables after
 a rename. Recompute is idempotent by construction and each MERGE also carries
 txnAppId/txnVersion, so a replayed batch is skipped or repeats the same result — never a double
-count. The cost tables, focus_costs and the budgets are kept by the usage query (gold/hot.py),
-so this query never delays a cost figure.
+count. It also brings cost_by_job/tag/compute_daily and focus_costs up to silver by watermark
+(gold/follow.py). cost_daily and the budgets are kept by the usage query (gold/hot.py), so this
+query never delays the headline cost figure.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from typing import TYPE_CHECKING
 from streaming_obs.batch import GOLD_POOL, BatchInfo, Flow, freshness_observation, record_lineage
 from streaming_obs.gold.checkpoint import replace_if_inputs_changed
 from streaming_obs.gold.compute import GoldWriter
+from streaming_obs.gold.hot import reconcile_touched
+from streaming_obs.gold.follow import FOLLOW_TABLES  # (importing it registers the "follow" step)
 from streaming_obs.gold.touches import GOLD_INPUTS, gold_inputs, input_table, scope_of, touch_stream
 from streaming_obs.logs import get_logger
 from streaming_obs.ops.audit import write_audit
-from streaming_obs.resilience.idempotency import idempotent_write
+from streaming_obs.resilience.idempotency import idempotent_write, tagged_write
 from streaming_obs.resilience.retry import retry_delta_conflicts
 
 if TYPE_CHECKING:
@@ -51,15 +54,27 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo)
             with idempotent_write(session, info.txn_app(step), info.batch_id):
                 yield
 
-        # The cost tables and focus_costs are the usage query's (gold/hot.py): this writer keeps
-        # none of them in the stream.
-        writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn, cost_tables=(), focus=False)
+        @contextmanager
+        def tag(step: str):
+            with tagged_write(session, info.txn_app(step), info.batch_id):
+                yield
+
+        # cost_daily is the usage query's (gold/hot.py); the other cost tables and focus_costs
+        # this writer brings up to silver by watermark (`follow`), not by the batch's scope.
+        writer = GoldWriter(session, ctx.tables, ctx.settings, txn=txn, cost_tables=(), focus=False, follow=True,
+                            tag=tag)
         retry_delta_conflicts(lambda: writer.apply(scope), attempts=ctx.settings.resilience.write_retries,
                               what="gold recompute")
         total = 0
-        for table in writer.merged:
+        # the follow-on tables too: a replay after a kill finds this batch's commits by their tag
+        # even when its catch-up found nothing left to do
+        for table in dict.fromkeys([*writer.merged, *FOLLOW_TABLES]):
             total += record_lineage(ctx, info, ctx.tables.gold(table), ", ".join(sorted(GOLD_INPUTS)), None, None,
-                                    tagged=True)[1]
+                                    tagged=True)[1] or 0
+        if writer.followed is not None and writer.followed[0]:
+            dates, reached = writer.followed
+            reconcile_touched(ctx, session, sorted(dates), ctx.schedule.setdefault("reconcile_follow", [None]),
+                              follow=reached)
         return {"rows_in": n, "rows_out": total}
     finally:
         touches.unpersist()

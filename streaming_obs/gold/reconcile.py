@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from streaming_obs.errors import ReconciliationError
 from streaming_obs.gold.compute import run_gold_sql
 from streaming_obs.gold.contract import CONTRACT_SOURCE, contract_prices_on, with_contract_prices
+from streaming_obs.gold.watermark import price_inputs
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from streaming_obs.config.models import Settings
     from streaming_obs.tables import Tables
 
-__all__ = ["DEFAULT_TOLERANCE", "MEASURES", "ReconcileReport", "reconcile", "restated_share", "silver_versions",
+__all__ = ["DEFAULT_TOLERANCE", "MEASURES", "ReconcileReport", "reconcile", "restated_share",
            "stream_check", "table_of", "versions_at"]
 
 #: differences up to this (in money or usage units) are rounding, not a gap
@@ -237,38 +238,34 @@ def reconcile(spark: SparkSession, tables: Tables, settings: Settings, *, start:
 
 
 def stream_check(spark: SparkSession, tables: Tables, settings: Settings, dates: Iterable[date],
-                 pins: dict[str, int], tolerance: float = DEFAULT_TOLERANCE) -> ReconcileReport:
-    """The checks on `dates` that the gold query runs after each batch, free of races.
+                 pins: dict[str, int], tolerance: float = DEFAULT_TOLERANCE, *, hot: bool = True,
+                 follow: bool = True) -> ReconcileReport:
+    """The checks on `dates` a query runs after its writes, free of races.
 
-    The gold query's tables were recomputed from silver at `pins` (the versions the batch read):
-    they are checked against silver at those versions. cost_daily, which the usage query keeps
-    while this runs, is checked against silver as it was when cost_daily's latest version was
-    committed (a usage batch commits silver, then cost_daily). The identities compose to the
-    ones `reconcile` checks against cost_daily.
+    `follow`: the follow-on cost tables (gold/follow.py), brought by the gold query to silver
+    at `pins` (the versions its catch-up read), are checked against silver at those versions.
+    `hot`: cost_daily, which the usage query keeps, is checked against silver as it was when
+    cost_daily's latest version was committed (a usage batch commits silver, then cost_daily).
+    The identities compose to the ones `reconcile` checks against cost_daily.
     """
     scope = _in_scope("usage_date", set(dates), None, None)
-    pinned = _Reconciler(spark, tables, settings, scope, pins)
-    report = _evaluate(spark, _priced_sums("silver", pinned.silver_priced()),
-                       pinned.checks(source=False, silver=False), tolerance)
-    at_cost = _Reconciler(spark, tables, settings, scope, versions_at(spark, tables, tables.gold("cost_daily")))
-    return _evaluate(spark, at_cost.reference(), [("silver", _priced_sums("silver", at_cost.silver_priced()))],
-                     tolerance, report)
-
-
-def _price_inputs(settings: Settings) -> list[str]:
-    return ["billing_usage", "list_prices"] + ([CONTRACT_SOURCE] if contract_prices_on(settings) else [])
-
-
-def silver_versions(spark: SparkSession, tables: Tables) -> dict[str, int]:
-    """The latest version of each silver table the cost tables are computed from."""
-    return {n: tables.silver(n).version(spark) for n in _price_inputs(tables.settings)}
+    report = None
+    if follow:
+        pinned = _Reconciler(spark, tables, settings, scope, pins)
+        report = _evaluate(spark, _priced_sums("silver", pinned.silver_priced()),
+                           pinned.checks(source=False, silver=False), tolerance)
+    if hot:
+        at_cost = _Reconciler(spark, tables, settings, scope, versions_at(spark, tables, tables.gold("cost_daily")))
+        report = _evaluate(spark, at_cost.reference(), [("silver", _priced_sums("silver", at_cost.silver_priced()))],
+                           tolerance, report)
+    return report or ReconcileReport(tolerance, [])
 
 
 def versions_at(spark: SparkSession, tables: Tables, ref) -> dict[str, int]:
     """The silver versions (usage and prices) as they were when `ref`'s latest version committed."""
     committed = ref.delta(spark).history(1).select("timestamp").head()[0]
     out = {}
-    for n in _price_inputs(tables.settings):
+    for n in price_inputs(tables.settings):
         hist = tables.silver(n).delta(spark).history().where(F.col("timestamp") <= F.lit(committed))
         v = hist.agg(F.max("version")).head()[0]
         out[n] = int(v) if v is not None else 0

@@ -71,8 +71,10 @@ def tagged_commit_info(spark: SparkSession, ref: TableRef, prefix: str, suffix: 
     query renames cost rows). (None, None, None) when the batch wrote nothing there."""
     from pyspark.sql import functions as F
 
-    rows = (ref.delta(spark).history(depth).where(F.col("userMetadata").startswith(prefix)
-                                                  & F.col("userMetadata").endswith(suffix))
+    meta = F.col("userMetadata")
+    # a follow-on table's commit has its watermark after the tag (gold/watermark.py)
+    rows = (ref.delta(spark).history(depth).where(meta.startswith(prefix)
+                                                  & (meta.endswith(suffix) | meta.contains(f"{suffix} ")))
             .select("version", "operation", "operationMetrics").orderBy(F.col("version").desc()).collect())
     if not rows:
         return None, None, None

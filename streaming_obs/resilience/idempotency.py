@@ -20,7 +20,7 @@ from streaming_obs.resilience.paths import PRIVATE_FILE_MODE, local_path, make_p
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["checkpoint_app_id", "commit_tag", "idempotent_write"]
+__all__ = ["checkpoint_app_id", "commit_tag", "idempotent_write", "tagged_write"]
 
 _APP_ID_FILE = "_streaming_obs_app_id"
 _TXN_APP = "spark.databricks.delta.write.txnAppId"
@@ -76,4 +76,16 @@ def idempotent_write(session: SparkSession, app_id: str, version: int) -> Iterat
     finally:
         session.conf.unset(_TXN_APP)
         session.conf.unset(_TXN_VERSION)
+        session.conf.unset(_USER_METADATA)
+
+
+@contextmanager
+def tagged_write(session: SparkSession, app_id: str, version: int) -> Iterator[None]:
+    """Tag the commits inside the block as `idempotent_write` does, without txnAppId/txnVersion:
+    for writes made exactly-once by other means (a watermark in the same commit, gold/follow.py),
+    which must not be skipped when a replayed batch has more to write."""
+    session.conf.set(_USER_METADATA, commit_tag(app_id, version))
+    try:
+        yield
+    finally:
         session.conf.unset(_USER_METADATA)

@@ -1,13 +1,14 @@
 """Property: for random sequences of source changes split into random micro-batches, gold built
-batch by batch — cost_daily additively in the usage batch, the rest by the gold query — equals
-gold recomputed from scratch over the final silver.
+batch by batch — cost_daily additively in the usage batch, the other cost tables and focus_costs
+by the gold query's catch-up from silver's change feed (gold/follow.py), the rest by the gold
+query's scoped recompute — equals gold recomputed from scratch over the final silver.
 
 With budgets configured, so budget_status_daily (kept in the usage batch) is compared too.
 The interleavings include redelivered usage records, price changes (an UPDATE closing the open
 window and an INSERT), renames, task slices on all-purpose clusters (job_run_cost's split, a
 slice replaced with other clusters), replayed batches (a restart after everything committed) and a
 crash between the silver append and the cost_daily MERGE of a batch, or between cost_daily and
-the other cost tables, replayed after.
+the budgets and then in the gold batch between two follow-on cost tables, each replayed after.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from streaming_obs import flows
 from streaming_obs.batch import BATCH_TS
 from streaming_obs.flows import BatchInfo, ingest_batch
 from streaming_obs.gold import hot, recompute_all
+from streaming_obs.gold.compute import GoldWriter
 from streaming_obs.gold.flow import write_gold_batch
+from streaming_obs.gold.watermark import FOLLOW_TABLES
 from streaming_obs.gold.hot import TOUCH_COL
 from streaming_obs.gold.touches import GOLD_INPUTS, touch_batch
 from streaming_obs.sources.schemas import system_schema
@@ -196,12 +199,13 @@ def _use(hour, qty, job="j1", run="r1", team="x", rtype="ORIGINAL"):
             "team": team, "hour": hour, "qty": Decimal(qty)}
 
 
-#: the cost tables' exactly-once, always tried: a batch killed after cost_daily and focus_costs
-#: committed and before the other cost tables, then replayed (focus_costs must not get the
-#: records twice, job_runs must count each run once), then a batch adding to the same keys
+#: the cost tables' exactly-once, always tried: a usage batch killed after cost_daily committed
+#: and before the budgets, then replayed; its gold batch killed after the first follow-on table
+#: committed (with its watermark) and before the others, then replayed (focus_costs must not get
+#: the records twice, job_runs must count each run once); then a batch adding to the same keys
 CRASH_MID = [
     ([_use(5, "1.5"), _use(6, "2", run="r2", team=None), _use(30, "0.5", job=None, run=None)], "crash_mid"),
-    ([_use(5, "0.25", run="r3"), _use(6, "-2", run="r2", team=None, rtype="RETRACTION")], "none"),
+    ([_use(5, "0.25", run="r3"), _use(6, "-2", run="r2", team=None, rtype="RETRACTION")], "crash_mid"),
 ]
 
 
@@ -242,28 +246,43 @@ def test_incremental_gold_equals_recompute(spark, make_settings, tmp_path_factor
             finally:
                 flows.keep_cost = real
         if then == "crash_mid" and by_source["billing_usage"]:
-            # killed after cost_daily, the budgets and focus_costs committed, before the other
-            # cost tables: the replay must skip what committed and add the rest once
-            real_add = hot._add
+            # killed after cost_daily committed, before the budgets: the replay adds the rest once
+            real_budgets = hot._keep_budgets
 
-            def crash_mid(ctx_, writer, table, *a, **k):
-                if table != "cost_daily":
-                    raise _Crash(f"killed before adding to {table}")
-                return real_add(ctx_, writer, table, *a, **k)
+            def crash_mid(*_a, **_k):
+                raise _Crash("killed before the budgets")
 
-            hot._add = crash_mid
+            hot._keep_budgets = crash_mid
             try:
                 try:
                     ingest_batch(ctx, "billing_usage", usage_df, info)
                 except _Crash:
-                    pass  # a batch whose dates were all repriced adds nothing: no kill point
+                    pass  # a batch of redelivered records only keeps no cost: no kill point
             finally:
-                hot._add = real_add
+                hot._keep_budgets = real_budgets
         ingest_batch(ctx, "billing_usage", usage_df, info)
         if then == "replay":
             ingest_batch(ctx, "billing_usage", usage_df, info)
         touches, since = touch_batch(spark, tables, since)
-        write_gold_batch(ctx, touches, BatchInfo("gold", n, "prop", T0))
+        gold_info = BatchInfo("gold", n, "prop", T0)
+        if then == "crash_mid":
+            # the gold batch killed after the first follow-on table's commit, then replayed
+            real_write = GoldWriter._write
+
+            def cut(self, table, *a, **k):
+                if table in FOLLOW_TABLES[1:]:
+                    raise _Crash(f"killed before writing {table}")
+                return real_write(self, table, *a, **k)
+
+            GoldWriter._write = cut
+            try:
+                try:
+                    write_gold_batch(ctx, touches, gold_info)
+                except _Crash:
+                    pass  # a catch-up with nothing to write has no kill point
+            finally:
+                GoldWriter._write = real_write
+        write_gold_batch(ctx, touches, gold_info)
     recompute_all(spark, ref_tables, ref_settings)
     assert tables.silver("billing_usage").read(spark).groupBy("record_id").count().where("count > 1").count() == 0
     if batches == ALLOCATION:  # the split was exercised, not equal for want of rows

@@ -71,10 +71,14 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo)
         for table in dict.fromkeys([*writer.merged, *FOLLOW_TABLES]):
             total += record_lineage(ctx, info, ctx.tables.gold(table), ", ".join(sorted(GOLD_INPUTS)), None, None,
                                     tagged=True)[1] or 0
-        if writer.followed is not None and writer.followed[0]:
+        if writer.followed is not None:
+            # the dates the catch-up moved; after a recompute of everything, those this batch
+            # touched (a check of all history would re-read it every time it is due)
             dates, reached = writer.followed
-            reconcile_touched(ctx, session, sorted(dates), ctx.schedule.setdefault("reconcile_follow", [None]),
-                              follow=reached)
+            dates = dates if dates is not None else scope.usage_dates
+            if dates:
+                reconcile_touched(ctx, session, sorted(dates), ctx.schedule.setdefault("reconcile_follow", [None]),
+                                  follow=reached)
         return {"rows_in": n, "rows_out": total}
     finally:
         touches.unpersist()

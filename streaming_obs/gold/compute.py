@@ -107,6 +107,9 @@ class GoldWriter:
         #: after a catch-up (gold/follow.py): the usage dates it moved (None: all) and the
         #: watermark it reached, for the in-stream check
         self.followed: tuple[set | None, dict[str, int]] | None = None
+        #: each follow-on table's latest stamp (`userMetadata`) before the catch-up: a replayed
+        #: batch finds its own earlier commits there (lineage)
+        self.stamps: dict[str, str | None] = {}
         self.tables = tables
         self.settings = settings
         self.txn = txn  # callable(step) -> context manager setting txnAppId/txnVersion, or None

@@ -20,7 +20,7 @@ from streaming_obs.batch import GOLD_POOL, BatchInfo, Flow, freshness_observatio
 from streaming_obs.gold.checkpoint import replace_if_inputs_changed
 from streaming_obs.gold.compute import GoldWriter
 from streaming_obs.gold.hot import reconcile_touched
-from streaming_obs.gold.follow import FOLLOW_TABLES  # (importing it registers the "follow" step)
+from streaming_obs.gold.follow import WM_MARK  # (importing gold.follow registers the "follow" step)
 from streaming_obs.gold.touches import GOLD_INPUTS, gold_inputs, input_table, scope_of, touch_stream
 from streaming_obs.logs import get_logger
 from streaming_obs.ops.audit import write_audit
@@ -66,9 +66,11 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo)
         retry_delta_conflicts(lambda: writer.apply(scope), attempts=ctx.settings.resilience.write_retries,
                               what="gold recompute")
         total = 0
-        # the follow-on tables too: a replay after a kill finds this batch's commits by their tag
-        # even when its catch-up found nothing left to do
-        for table in dict.fromkeys([*writer.merged, *FOLLOW_TABLES]):
+        # a follow-on table this batch's earlier attempt wrote (a replay after a kill) has the
+        # batch's tag on its latest stamp, though the catch-up found nothing left to do
+        mine = f"@{int(info.batch_id)} {WM_MARK}"
+        earlier = [t for t, meta in writer.stamps.items() if meta and meta.startswith(f"{info.app_id}:") and mine in meta]
+        for table in dict.fromkeys([*writer.merged, *earlier]):
             total += record_lineage(ctx, info, ctx.tables.gold(table), ", ".join(sorted(GOLD_INPUTS)), None, None,
                                     tagged=True)[1] or 0
         if writer.followed is not None:

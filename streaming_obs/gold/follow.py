@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 
 from streaming_obs.gold.compute import FOCUS_TABLE, GoldScope, GoldWriter, gold_step, release_checkpoint
 from streaming_obs.gold.hot import price_dates
-from streaming_obs.gold.watermark import FOLLOW_TABLES, current_watermark, read_watermark
+from streaming_obs.gold.watermark import FOLLOW_TABLES, WM_MARK, current_watermark, latest_stamp
 from streaming_obs.logs import get_logger
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from streaming_obs.tables import Tables
 
-__all__ = ["FOLLOW_TABLES", "follow_costs", "silver_changes"]
+__all__ = ["FOLLOW_TABLES", "WM_MARK", "follow_costs", "silver_changes"]
 
 log = get_logger(__name__)
 
@@ -63,7 +63,7 @@ def follow_costs(writer: GoldWriter) -> dict[str, set[date] | None]:
     target = current_watermark(spark, tables)
     groups: dict[str, list[str]] = {}
     for table in FOLLOW_TABLES:
-        wm = read_watermark(spark, tables.gold(table))
+        wm, writer.stamps[table] = latest_stamp(spark, tables.gold(table))
         if wm == target:
             continue
         groups.setdefault(json.dumps(wm, sort_keys=True), []).append(table)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from streaming_obs.tables import TableRef, Tables
 
-__all__ = ["FOLLOW_TABLES", "WM_MARK", "price_inputs", "current_watermark", "stamped", "read_watermark"]
+__all__ = ["FOLLOW_TABLES", "WM_MARK", "price_inputs", "current_watermark", "stamped", "read_watermark", "latest_stamp"]
 
 #: the cost tables the gold query keeps by watermark (cost_daily rides in the usage query)
 FOLLOW_TABLES = ("cost_by_job_daily", "cost_by_tag_daily", "cost_by_compute_daily", "focus_costs")
@@ -75,16 +75,22 @@ def parse_watermark(user_metadata: str | None) -> dict[str, int] | None:
 
 def read_watermark(spark: SparkSession, ref: TableRef, depth: int = 50) -> dict[str, int] | None:
     """The watermark of `ref`'s latest stamped commit, or None when no commit carries one (a
-    new table, or one written before watermarks). Renames and maintenance commit unstamped
-    in between, so the latest `depth` commits are searched first, then the whole history."""
+    new table, or one written before watermarks)."""
+    return latest_stamp(spark, ref, depth)[0]
+
+
+def latest_stamp(spark: SparkSession, ref: TableRef, depth: int = 50) -> tuple[dict[str, int] | None, str | None]:
+    """(watermark, whole `userMetadata`) of `ref`'s latest stamped commit; (None, None) when no
+    commit carries one. Renames and maintenance commit unstamped in between, so the latest
+    `depth` commits are searched first, then the whole history."""
     from pyspark.sql import functions as F
 
     for limit in (depth, None):
         history = ref.delta(spark).history(limit) if limit else ref.delta(spark).history()
-        rows = (history.where(F.col("userMetadata").contains(WM_MARK))
-                .select("version", "userMetadata").orderBy(F.col("version").desc()).limit(1).collect())
-        if rows:
-            return parse_watermark(rows[0]["userMetadata"])
-        if limit is not None and history.count() < limit:
-            return None
-    return None
+        rows = (history.select("version", "userMetadata").orderBy(F.col("version").desc()).collect())
+        for row in rows:
+            if row["userMetadata"] and WM_MARK in row["userMetadata"]:
+                return parse_watermark(row["userMetadata"]), row["userMetadata"]
+        if limit is not None and len(rows) < limit:
+            break
+    return None, None

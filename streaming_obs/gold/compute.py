@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from streaming_obs.gold.budgets import BUDGET_TABLE
 from streaming_obs.gold.budgets import from_scratch as budgets_from_scratch
 from streaming_obs.gold.contract import with_contract_prices
-from streaming_obs.gold.run_cost import RUN_COST_TABLE, keep_run_costs
+from streaming_obs.gold.run_cost import RUN_COST_TABLE, keep_run_costs, usage_of_runs
 from streaming_obs.gold.watermark import FOLLOW_TABLES, current_watermark, stamped
 from streaming_obs.merge import merge_add, merge_upsert
 from streaming_obs.resilience.operation import sql_operation
@@ -297,16 +297,9 @@ class GoldWriter:
             slices = slices.where(scope)
         runs = run_gold_sql(self.spark, "run_summary", slices=slices).where("result_state IS NOT NULL").persist()
         try:
-            bounds = runs.agg(F.min(F.to_date("first_start")).alias("lo"), F.max("run_date").alias("hi")).head()
-            # no finished run left in scope: an empty recompute, so the scope's rows go
-            in_span = (F.lit(False) if bounds["lo"] is None
-                       else F.col("usage_date").between(bounds["lo"], bounds["hi"]))
-            usage = (self.silver("billing_usage").where(in_span)
-                     .where(F.col("usage_metadata.job_run_id").isNotNull()))
-            run_usage = self.priced_usage(usage.alias("u").join(
-                runs.select(F.col("workspace_id").alias("__ws"), F.col("run_id").alias("__rid")),
-                (F.col("u.workspace_id") == F.col("__ws")) & (F.col("u.usage_metadata.job_run_id") == F.col("__rid")),
-                "left_semi"))
+            # all usage of the runs, not only that of their days (design: list_cost = priced usage
+            # whose job_run_id is the run); no finished run left in scope: the scope's rows go
+            run_usage = self.priced_usage(usage_of_runs(self.silver("billing_usage"), runs))
             # the allocated all-purpose share of each run, kept just before by the run_costs step
             run_costs = self.tables.gold(RUN_COST_TABLE).read(self.spark).join(
                 runs.select("workspace_id", "job_id", "run_id"), ["workspace_id", "job_id", "run_id"], "left_semi")

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 __all__ = ["RUN_COST_TABLE", "UNATTRIBUTED_CLUSTER_USAGE", "keep_run_costs", "pool_cluster_hours", "runs_on",
-           "task_time"]
+           "task_time", "usage_of_runs"]
 
 RUN_COST_TABLE = "job_run_cost"
 #: usage whose cost is a cluster's and no job run's: the pool split across the runs on it
@@ -100,14 +100,9 @@ def keep_run_costs(writer, run_refs: DataFrame | None, all_runs: bool) -> None:
                   else task_time(spark, window).join(needed, _CH, "left_semi"))
             pool = (usage.limit(0) if lo is None else
                     usage.where(F.col("usage_date").between(lo.date(), hi.date())).where(UNATTRIBUTED_CLUSTER_USAGE))
-            span = runs.agg(F.min(F.to_date("first_start")).alias("lo"), F.max("run_date").alias("hi")).head()
-            run_usage = (usage.limit(0) if span["lo"] is None else
-                         usage.where(F.col("usage_date").between(span["lo"], span["hi"]))
-                         .where(F.col("usage_metadata.job_run_id").isNotNull()))
-            run_usage = run_usage.alias("u").join(
-                refs.select(F.col("workspace_id").alias("__ws"), F.col("run_id").alias("__rid")),
-                (F.col("u.workspace_id") == F.col("__ws")) & (F.col("u.usage_metadata.job_run_id") == F.col("__rid")),
-                "left_semi")
+            # every usage record of the runs, whatever its date: billing may date a run's usage
+            # outside the run's own days, and list_cost is all usage with its job_run_id
+            run_usage = usage_of_runs(usage, refs)
         frame = _sql(spark, RUN_COST_TABLE, runs=runs, run_usage=writer.priced_usage(run_usage),
                      pool_usage=writer.priced_usage(pool), task_time=tt)
         writer.merge(RUN_COST_TABLE, frame, F.lit(True) if all_runs else _gone(writer, refs, runs))
@@ -116,6 +111,15 @@ def keep_run_costs(writer, run_refs: DataFrame | None, all_runs: bool) -> None:
         for df in (refs, needed):
             if df is not None:
                 df.unpersist()
+
+
+def usage_of_runs(usage: DataFrame, runs: DataFrame) -> DataFrame:
+    """The `usage` rows whose usage_metadata.job_run_id is one of `runs` (workspace_id, run_id),
+    on any date: a run's list_cost is all of its usage, not that of the run's own days."""
+    return usage.where(F.col("usage_metadata.job_run_id").isNotNull()).alias("u").join(
+        runs.select(F.col("workspace_id").alias("__ws"), F.col("run_id").alias("__rid")).distinct(),
+        (F.col("u.workspace_id") == F.col("__ws")) & (F.col("u.usage_metadata.job_run_id") == F.col("__rid")),
+        "left_semi")
 
 
 def _gone(writer, refs: DataFrame, runs: DataFrame):

@@ -144,3 +144,40 @@ def test_the_split_of_a_cluster_hour_adds_up_to_its_cost_exactly(spark, make_set
     for m in minutes:  # each share within 1e-17 of the exact fraction (the remainder is 1e-18s)
         assert abs(got[f"r{m}"] - Decimal("0.123456789") * m / sum(minutes)) < Decimal("1e-17"), m
     assert (tables.gold("job_run_daily").read(spark).head()["allocated_list_cost"]) == Decimal("0.123456789")
+
+
+def test_a_runs_usage_dated_outside_its_run_still_counts(spark, make_settings):
+    """Billing may date a run's usage on another day than the run's own (late metering, a run
+    across midnight billed by hour): list_cost is all usage whose job_run_id is the run, so both
+    job_run_cost and job_run_daily count it, incrementally as from scratch. Run E ran on April 1;
+    its usage, dated April 3 (5 DBU at 0.10), comes in a later batch on its own. F (job jF) ran on
+    April 3, so a from-scratch span of all runs' days would hold E's usage anyway."""
+    settings = make_settings(quality={"enabled": False})
+    tables, ref_settings, ref_tables = with_reference_gold(spark, settings)
+    ctx = PipelineContext.create(spark, settings, "rc")
+    first = {
+        "list_prices": [price("JOBS", "2026-03-01 00:00", None, "0.10")],
+        "job_run_timeline": [_run("E", "jE", "09:00", "09:30"),
+                             row("job_run_timeline", account_id="acc", workspace_id="w1", job_id="jF", run_id="F",
+                                 period_start_time=ts("2026-04-03 09:00"), period_end_time=ts("2026-04-03 10:00"),
+                                 result_state="SUCCEEDED")],
+        "billing_usage": [usage("uF", "w1", "JOBS", "2026-04-03 09:00", "1", usage_metadata__job_id="jF",
+                                usage_metadata__job_run_id="F")],
+    }
+    second = {"billing_usage": [usage("uE", "w1", "JOBS", "2026-04-03 02:00", "5", usage_metadata__job_id="jE",
+                                      usage_metadata__job_run_id="E")]}
+    since: dict[str, int] = {}
+    for n, batch in enumerate((first, second), start=1):
+        _ingest(ctx, spark, batch, n)
+        touches, since = touch_batch(spark, tables, since)
+        write_gold_batch(ctx, touches, BatchInfo("gold", n, "rc", T0))
+    runs = _gold(spark, tables, "job_run_cost", ("run_id",))
+    assert (runs[("E",)]["direct_list_cost"], runs[("E",)]["run_date"]) == (Decimal("0.5"), D1)
+    assert runs[("F",)]["direct_list_cost"] == Decimal("0.1")
+    daily = _gold(spark, tables, "job_run_daily", ("job_id",))
+    assert (daily[("jE",)]["list_cost"], daily[("jE",)]["run_date"]) == (Decimal("0.5"), D1)
+    recompute_all(spark, ref_tables, ref_settings)
+    for name in ("job_run_cost", "job_run_daily"):
+        x = tables.gold(name).read(spark).drop("_updated_at")
+        y = ref_tables.gold(name).read(spark).drop("_updated_at")
+        assert x.exceptAll(y).count() == 0 and y.exceptAll(x).count() == 0, name

@@ -5,7 +5,9 @@
 # --block-download) needs Python >= 3.12 and pins sqlglot < 28 and numpy < 2, while streaming_obs
 # pins sqlglot 30 (quality rules) and runs on Python 3.10+. So it lives in
 # ${STREAMING_OBS_CACHE:-~/.cache/streaming_obs}/focus-validator/, built with the first Python
-# >= 3.12 found (python3.13, python3.12 on PATH, then pyenv's). Idempotent: a cache hit costs
+# >= 3.12 found, 3.12 first (python3.12, python3.13 on PATH, then pyenv's): numpy < 2 has wheels
+# for 3.12 and none for 3.13, where pip compiled it from source (~10 min of a 2-core CI run;
+# ~35 s with 3.12). Idempotent: a cache hit costs
 # nothing. Prints the path of `focus-validator-offline` on stdout (a wrapper that runs the validator
 # from its own package directory, where 2.2.1 looks for its currency list by a relative path, with
 # --block-download: the FOCUS 1.2 rules ship with it); progress on stderr.
@@ -29,8 +31,8 @@ if [ -x "$BIN" ] && "$VENV/bin/python" -c "import importlib.metadata as m, sys; 
 fi
 
 PY=""
-for candidate in python3.13 python3.12 "$HOME"/.pyenv/versions/3.13*/bin/python3 "$HOME"/.pyenv/versions/3.12*/bin/python3 \
-                 /root/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.12*/bin/python3; do
+for candidate in python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3 /root/.pyenv/versions/3.12*/bin/python3 \
+                 python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.13*/bin/python3; do
   if command -v "$candidate" >/dev/null 2>&1 || [ -x "$candidate" ]; then
     if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then PY="$candidate"; break; fi
   fi

@@ -77,7 +77,7 @@ def merge_upsert(
 
 
 def merge_add(spark: SparkSession, target: TableRef, source: DataFrame, keys: Sequence[str], add: Sequence[str],
-              *, prune: str | None = None, replace: Sequence[str] = ()) -> None:
+              *, prune: str | None = None) -> None:
     """MERGE `source` into `target` adding its `add` columns to the target's: the additive
     update of an aggregate from the aggregate of new rows.
 
@@ -88,8 +88,6 @@ def merge_add(spark: SparkSession, target: TableRef, source: DataFrame, keys: Se
     Args:
         prune: a predicate on the target (e.g. the batch's dates as literals) that lets Delta
             skip files no source row can match.
-        replace: columns that do not add up, recomputed by the caller for the source's keys
-            (a distinct count): a matched row takes the source's value.
     """
     from pyspark.sql.types import DecimalType
 
@@ -102,7 +100,6 @@ def merge_add(spark: SparkSession, target: TableRef, source: DataFrame, keys: Se
 
     on = null_safe_on(keys) + (f" AND ({prune})" if prune else "")
     update = {f"`{c}`": plus(c) for c in add}
-    update.update({f"`{c}`": f"s.`{c}`" for c in replace})
     if "_updated_at" in types:
         update["`_updated_at`"] = "s.`_updated_at`"
     builder = (target.delta(spark).alias("t").merge(source.alias("s"), on)

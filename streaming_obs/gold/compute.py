@@ -37,7 +37,8 @@ __all__ = ["GoldScope", "GoldWriter", "COST_TABLES", "FOCUS_TABLE", "ADDS", "GOL
 COST_TABLES = ("cost_daily", "cost_by_job_daily", "cost_by_tag_daily", "cost_by_compute_daily")
 #: one row per usage record in FOCUS columns, kept with the cost tables
 FOCUS_TABLE = "focus_costs"
-#: what each cost table adds up over rows (names and job_runs do not: `GoldWriter.add`).
+#: what each cost table adds up over rows (names do not; job_runs, a distinct count, adds the
+#: runs new to their key: `GoldWriter.add`).
 #: net_cost is NULL on every row without contract prices, and NULL + NULL stays NULL.
 ADDS = {
     "cost_daily": ("usage_quantity", "list_cost", "unpriced_quantity", "usage_rows", "net_cost"),
@@ -170,17 +171,17 @@ class GoldWriter:
         self.merged[table] = self.merged.get(table, 0) + 1
 
     def add(self, table: str, priced: DataFrame, dates: list) -> None:
-        """Add new priced rows to a cost table (one MERGE): their aggregate to each key, plus
-        what does not add up (job_runs, a distinct count) recounted for the touched keys from
-        silver (at the writer's pinned version) and the current name on a new key."""
+        """Add new priced rows to a cost table (one MERGE): their aggregate to each key, the
+        current name on a new key, and for cost_by_job_daily the runs they add to job_runs (a
+        distinct count: `_with_new_runs`)."""
         ref = self.tables.gold(table)
         delta = self.cost_frame(table, priced)
-        replace: tuple[str, ...] = ()
+        adds = ADDS[table]
         if table == "cost_by_job_daily":
-            delta, replace = self._with_job_runs(delta, dates), ("job_runs",)
+            delta, adds = self._with_new_runs(delta, priced, dates), adds + ("job_runs",)
         prune = "t.usage_date IN ({})".format(", ".join(f"DATE'{d.isoformat()}'" for d in sorted(dates)))
-        self._write(table, f"{table}:add", lambda: merge_add(self.spark, ref, delta, self.keys[table], ADDS[table],
-                                                             prune=prune, replace=replace), f"gold add {table}")
+        self._write(table, f"{table}:add", lambda: merge_add(self.spark, ref, delta, self.keys[table], adds, prune=prune),
+                    f"gold add {table}")
 
     def append_focus(self, priced: DataFrame) -> None:
         """New records appended to focus_costs: every value is a function of the record and its
@@ -189,21 +190,32 @@ class GoldWriter:
         rows = self.focus_frame(priced)
         self._write(FOCUS_TABLE, f"{FOCUS_TABLE}:add", lambda: ref.append(rows), f"gold add {FOCUS_TABLE}")
 
-    def _with_job_runs(self, delta: DataFrame, dates: list) -> DataFrame:
-        """The job_runs of each touched (date, workspace, job, currency), counted again from
-        silver (at the pinned versions): a distinct count does not add up."""
-        usage = (self.silver("billing_usage").where(F.col("usage_date").isin(sorted(dates)))
-                 .where(F.col("usage_metadata.job_id").isNotNull()))
-        touched = delta.select("usage_date", "workspace_id", "job_id").distinct()
-        # priced: the currency comes with the price (a row without one counts under NULL)
-        runs = (self.priced_usage(usage)
-                .select("usage_date", "workspace_id", F.col("usage_metadata.job_id").alias("job_id"), "currency_code",
-                        F.col("usage_metadata.job_run_id").alias("run_id"))
-                .join(touched, ["usage_date", "workspace_id", "job_id"], "left_semi")
-                .groupBy("usage_date", "workspace_id", "job_id", "currency_code")
-                .agg(F.countDistinct("run_id").alias("__runs")))
+    def _with_new_runs(self, delta: DataFrame, priced: DataFrame, dates: list) -> DataFrame:
+        """`delta` (cost_by_job_daily of the new rows `priced`) with job_runs = the runs the new
+        rows add to each key: a (key, run) counts when silver had no row of it before them.
+
+        Silver at the pinned versions is silver before plus the new rows (it is insert-only), so
+        "before" is silver's rows of the new rows' runs, on their dates, less the new rows. Read
+        by run id (`usage_of_runs`): Delta skips the files whose run ids hold none of them, where
+        counting again read every row of the touched days.
+        """
         keys = ["usage_date", "workspace_id", "job_id", "currency_code"]
-        joined = delta.alias("d").join(runs.alias("r"), [delta[k].eqNullSafe(runs[k]) for k in keys], "left")
+
+        def key_runs(rows: DataFrame) -> DataFrame:
+            # priced: the currency comes with the price (an unpriced row counts under NULL)
+            return (rows.where(F.col("usage_metadata.job_id").isNotNull() & F.col("usage_metadata.job_run_id").isNotNull())
+                    .select("usage_date", "workspace_id", F.col("usage_metadata.job_id").alias("job_id"), "currency_code",
+                            F.col("usage_metadata.job_run_id").alias("run_id")).distinct())
+
+        new = key_runs(priced)
+        silver = self.silver("billing_usage").where(F.col("usage_date").isin(sorted(dates)))
+        before = self.priced_usage(usage_of_runs(silver, new.select("workspace_id", "run_id"))).join(
+            priced.select("record_id"), "record_id", "left_anti")
+        seen = key_runs(before)
+        on = [F.col(f"n.{k}").eqNullSafe(F.col(f"s.{k}")) for k in (*keys, "run_id")]
+        added = (new.alias("n").join(seen.alias("s"), on, "left_anti")
+                 .groupBy(*keys).agg(F.count(F.lit(1)).alias("__runs")))
+        joined = delta.alias("d").join(added.alias("r"), [F.col(f"d.{k}").eqNullSafe(F.col(f"r.{k}")) for k in keys], "left")
         return joined.select(*[F.col(f"d.{c}") if c != "job_runs" else
                                F.coalesce(F.col("r.__runs"), F.lit(0)).cast("bigint").alias("job_runs")
                                for c in delta.columns])

@@ -10,8 +10,8 @@ prices its figures equal, written in the same commit as the figures. A catch-up 
 current versions and:
 - reads what silver usage gained since the watermark from its change feed (silver keeps a
   record once, by an insert-only MERGE: its feed is the new records), prices it at the pinned
-  prices and adds it: one MERGE per cost table (job_runs, a distinct count, recounted for the
-  touched keys), one append to focus_costs;
+  prices and adds it: one MERGE per cost table (job_runs, a distinct count, adds the runs
+  new to their key), one append to focus_costs;
 - recomputes from silver at the pins, in that same single commit, the dates a price row changed
   since the watermark (list_prices' or account_prices' feed, pre-images included: a closed
   window still covers its old dates), together with the dates of the new rows, if there is

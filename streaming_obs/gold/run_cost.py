@@ -113,12 +113,26 @@ def keep_run_costs(writer, run_refs: DataFrame | None, all_runs: bool) -> None:
                 df.unpersist()
 
 
+#: up to this many run ids, `usage_of_runs` also filters on them by value, so Delta skips the files
+#: whose run id range (min/max statistics) holds none of them; beyond, the join alone decides
+SKIPPING_IDS = 5000
+
+
 def usage_of_runs(usage: DataFrame, runs: DataFrame) -> DataFrame:
     """The `usage` rows whose usage_metadata.job_run_id is one of `runs` (workspace_id, run_id),
-    on any date: a run's list_cost is all of its usage, not that of the run's own days."""
-    return usage.where(F.col("usage_metadata.job_run_id").isNotNull()).alias("u").join(
-        runs.select(F.col("workspace_id").alias("__ws"), F.col("run_id").alias("__rid")).distinct(),
-        (F.col("u.workspace_id") == F.col("__ws")) & (F.col("u.usage_metadata.job_run_id") == F.col("__rid")),
+    on any date: a run's list_cost is all of its usage, not that of the run's own days.
+
+    The semi-join on (workspace_id, run_id) is what selects; the run ids are collected (one small
+    action) and filtered on as well only so that Delta reads the files that can hold them: run ids
+    grow with time, so a file of old usage holds old ids.
+    """
+    keys = runs.select(F.col("workspace_id").alias("__ws"), F.col("run_id").alias("__rid")).distinct()
+    rows = usage.where(F.col("usage_metadata.job_run_id").isNotNull())
+    ids = [r[0] for r in keys.select("__rid").distinct().limit(SKIPPING_IDS + 1).collect()]
+    if len(ids) <= SKIPPING_IDS:
+        rows = rows.where(F.col("usage_metadata.job_run_id").isin(ids)) if ids else rows.limit(0)
+    return rows.alias("u").join(
+        keys, (F.col("u.workspace_id") == F.col("__ws")) & (F.col("u.usage_metadata.job_run_id") == F.col("__rid")),
         "left_semi")
 
 

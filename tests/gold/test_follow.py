@@ -77,17 +77,19 @@ def test_catch_up_recomputes_without_a_watermark_then_adds_only_what_silver_gain
     reference()
     _equal(spark, tables, ref_tables)
 
-    add_usage(_use("u3", 3, "1.5", run="r3"), _use("u4", 4, "-0.5", team="y"))
+    # r3 and r4 are new (r4 with two records), r1 is not: job_runs gains 2
+    add_usage(_use("u3", 3, "1.5", run="r3"), _use("u4", 4, "-0.5", team="y"), _use("u5", 5, "1", run="r4"),
+              _use("u6", 6, "1", run="r4", team="y"))
     focus_before = tables.gold("focus_costs").delta(spark).history(1).head()["version"]
     moved, _ = catch_up()
     assert moved == dict.fromkeys(FOLLOW_TABLES, {T0.date()})
     last = tables.gold("focus_costs").delta(spark).history(1).head()
     assert last["version"] == focus_before + 1 and last["operation"] == "WRITE"  # the new records appended
-    assert int(last["operationMetrics"]["numOutputRows"]) == 2
+    assert int(last["operationMetrics"]["numOutputRows"]) == 4
     reference()
     _equal(spark, tables, ref_tables)
     runs = {r["job_runs"] for r in tables.gold("cost_by_job_daily").read(spark).collect()}
-    assert runs == {3}  # r1, r2, r3: a distinct count, recounted, not added
+    assert runs == {4}  # r1, r2, r3, r4: a distinct count, each run once however many records
 
     assert catch_up()[0] == {}  # in step: nothing to do, nothing written
 

@@ -76,6 +76,11 @@ def hourly_slices(start: datetime, end: datetime) -> list[tuple[datetime, dateti
     return out
 
 
+def _increasing_id(at: datetime, rng) -> str:
+    """A 16-digit id that grows with `at` (milliseconds, then three random digits)."""
+    return str(int(at.timestamp() * 1000) * 1000 + rng.randrange(1000))
+
+
 def _run(uni: Universe, job: Job, day: datetime, k: int) -> Run:
     rng = sub_rng(uni.seed, "run", job.workspace_id, job.job_id, day.date().isoformat(), k)
     every = 86400 / job.runs_per_day
@@ -91,13 +96,15 @@ def _run(uni: Universe, job: Job, day: datetime, k: int) -> Run:
         cluster = cluster_id(rng, start)
     elif job.compute == "all_purpose":
         cluster = job.ap_cluster_id
-    run_id = str(rng.randrange(10**14, 10**15))
+    # run ids grow with time, as Databricks assigns them (an increasing counter): files of silver
+    # usage then hold narrow run id ranges, which Delta's min/max statistics skip on
+    run_id = _increasing_id(start, rng)
     weights = [rng.uniform(0.5, 1.5) for _ in job.tasks]
     tasks, t = [], start
     for i, key in enumerate(job.tasks):
         last = i == len(job.tasks) - 1
         t_end = end if last else t + (end - start) * (weights[i] / sum(weights))
-        tasks.append(TaskRun(key, str(rng.randrange(10**14, 10**15)), t, t_end,
+        tasks.append(TaskRun(key, _increasing_id(t, rng), t, t_end,
                              state if last else "SUCCEEDED", code if last else "SUCCESS"))
         t = t_end
     return Run(job, run_id, start, end, state, code, ttype, cluster,

@@ -243,7 +243,10 @@ def local_conf(settings: Settings, jars: list[str] | None = None) -> dict[str, s
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(max(2, s.shuffle_partitions)),
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "true",
-        "spark.sql.streaming.stopTimeout": "60000",
+        # How long a query's `stop()` waits for its thread once the stop's own deadline
+        # (resilience.stop_timeout_seconds) cut a batch: the cut batch ends as a stop whenever it
+        # surfaces (`batch_ended_by_stop`), so waiting longer only delays the exit.
+        "spark.sql.streaming.stopTimeout": "15000",
         # ~20 queries each plan several distinct stages per batch: Spark's default cache of 100
         # generated classes thrashed, recompiling every batch (a continuous run on 2 cores spent
         # ~30 % longer per batch with it).

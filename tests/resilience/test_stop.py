@@ -49,8 +49,17 @@ def test_the_deadline_stops_a_query_that_does_not_end(monkeypatch):
     monkeypatch.setattr(sv, "finish_after_current_batch", lambda q: True)
     stuck = _Query("stuck", ends_after=10**9)
     t0 = time.monotonic()
-    assert sv.graceful_stop([stuck], timeout_s=0.5) == ["stuck"]
+    cut = []
+    assert sv.graceful_stop([stuck], timeout_s=0.5, on_cut=lambda: cut.append(stuck.stopped_at)) == ["stuck"]
     assert stuck.stopped_at is not None and 0.5 <= time.monotonic() - t0 < 3
+    assert cut == [None]  # told before the first mid-batch stop
+
+
+def test_no_cut_is_reported_when_every_query_ends_in_time(monkeypatch):
+    monkeypatch.setattr(sv, "finish_after_current_batch", lambda q: True)
+    cut = []
+    assert sv.graceful_stop([_Query("a", ends_after=2)], timeout_s=30, on_cut=lambda: cut.append(1)) == []
+    assert cut == []
 
 
 def test_listeners_go_after_every_query_ended_and_before_any_stop(monkeypatch):
@@ -64,17 +73,15 @@ def test_listeners_go_after_every_query_ended_and_before_any_stop(monkeypatch):
 
 def test_an_error_during_a_stop_is_the_stop_only_when_it_is_an_interruption_or_past_the_deadline():
     stop = threading.Event()
-    _sup(stop)
+    sup = _sup(stop)
     interrupted = RuntimeError("An error occurred while calling o1.collectToPython.\n: java.lang.InterruptedException")
     assert not sv.batch_ended_by_stop(interrupted)  # no stop asked for: a real failure
     stop.set()
     assert sv.batch_ended_by_stop(interrupted)
     assert not sv.batch_ended_by_stop(ValueError("a quality rule with action fail was broken"))
-    sv._interrupting.set()
-    try:
-        assert sv.batch_ended_by_stop(ValueError("anything, while queries are being cut at the deadline"))
-    finally:
-        sv._interrupting.clear()
+    sup.cut.set()  # the deadline cut batches: any later error of the run is the cut's doing
+    assert sv.batch_ended_by_stop(ValueError("anything, after queries were cut at the deadline"))
+    assert not sv.Supervisor(sup.ctx, sup.start, stop_event=stop).cut.is_set()  # a new run starts uncut
 
 
 def test_batch_stopped_carries_the_marker_spark_reads_as_a_stop():
@@ -270,6 +277,37 @@ def test_a_batch_still_running_at_the_deadline_is_cut_quietly(spark, tmp_path, m
         assert q.exception() is None  # cut by the stop: ended as stopped, not failed
         assert _ids(tmp_path / "stuck", "commits") == [] or _ids(tmp_path / "stuck", "commits")[-1] < started[-1]
     finally:
+        q.stop()
+
+
+@pytest.mark.slow
+def test_a_cut_batch_that_fails_after_spark_stopped_waiting_still_ends_as_a_stop(spark, tmp_path, monkeypatch):
+    """Spark's `stop()` waits `spark.sql.streaming.stopTimeout` for the batch's thread, then
+    gives up while the batch's Python side runs on; its error, when it comes, is still the cut's."""
+    from streaming_obs import logs
+
+    monkeypatch.setitem(logs._state, "jvm_to_file", False)
+    started = []
+    sup = _sup(threading.Event())
+
+    def late(df, batch_id):
+        started.append(batch_id)
+        while not sup.stop_event.is_set():
+            time.sleep(0.1)
+        time.sleep(4)  # no JVM call: the interrupt cannot reach it; outlives deadline and stopTimeout
+        raise ValueError("not an interruption, and after stop() gave up waiting")
+
+    q = _rate_query(spark, "late_probe", tmp_path / "late", _gated("late_probe", late))
+    before = spark.conf.get("spark.sql.streaming.stopTimeout")
+    spark.conf.set("spark.sql.streaming.stopTimeout", "1000")
+    try:
+        sup.watched[q.name] = sv._Watched(SimpleNamespace(name=q.name), q)
+        _until(lambda: started, "no batch within 60 s")
+        assert sup.stop_all(1) == ["late_probe"] and sup.cut.is_set()
+        _until(lambda: sv._ended(q), "the batch's thread did not end")
+        assert q.exception() is None  # ended as stopped, not failed
+    finally:
+        spark.conf.set("spark.sql.streaming.stopTimeout", before)
         q.stop()
 
 

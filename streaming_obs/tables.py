@@ -69,8 +69,10 @@ class TableRef:
                 writer.saveAsTable(self.ident)
 
     def version(self, spark: SparkSession) -> int:
-        """Latest committed version."""
-        return int(self.delta(spark).history(1).select("version").head()[0])
+        """Latest committed version (from the Delta log: no Spark job)."""
+        from streaming_obs.delta_log import latest_version
+
+        return latest_version(spark, self)
 
     @property
     def label(self) -> str:

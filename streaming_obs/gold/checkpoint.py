@@ -22,6 +22,7 @@ import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from streaming_obs.delta_log import table_id
 from streaming_obs.errors import CheckpointError
 from streaming_obs.logs import get_logger
 from streaming_obs.resilience.paths import local_path
@@ -59,10 +60,6 @@ def checkpoint_table_ids(checkpoint: str) -> list[str | None] | None:
     return out
 
 
-def _table_id(spark: SparkSession, ref: TableRef) -> str:
-    return str(ref.delta(spark).detail().select("id").head()[0])
-
-
 def replace_if_inputs_changed(spark: SparkSession, checkpoint: str, inputs: list[TableRef],
                               query_name: str) -> str | None:
     """Move `checkpoint` aside when its sources are not `inputs` (in order); returns where it went.
@@ -76,7 +73,7 @@ def replace_if_inputs_changed(spark: SparkSession, checkpoint: str, inputs: list
     recorded = checkpoint_table_ids(checkpoint)
     if recorded is None:
         return None
-    wanted = [_table_id(spark, ref) for ref in inputs]
+    wanted = [table_id(spark, ref) for ref in inputs]
     if len(recorded) == len(wanted) and all(r is None or r == w for r, w in zip(recorded, wanted)):
         return None
     path = local_path(checkpoint)

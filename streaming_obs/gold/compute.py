@@ -8,6 +8,8 @@ only in the scope.
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -119,6 +121,8 @@ class GoldWriter:
         self.tag = tag
         self.keys = {name: spec["key"] for name, spec in table_specs()["gold"].items()}
         self.merged: dict[str, int] = {}
+        #: seconds each step of `apply` took, logged with the gold batch ("batch done", DEBUG)
+        self.timings: dict[str, float] = {}
         #: silver versions to read instead of the latest (the gold query pins a batch's inputs so
         #: its in-stream reconciliation compares like with like; later changes come as touches)
         self.pins = dict(pins or {})
@@ -375,7 +379,9 @@ class GoldWriter:
     def apply(self, scope: GoldScope) -> dict[str, int]:
         """Recompute and merge everything in `scope`: the declared steps, in declared order."""
         for step in gold_steps():
+            t0 = time.monotonic()
             GOLD_STEPS[step](self, scope)
+            self.timings[step] = round(self.timings.get(step, 0.0) + time.monotonic() - t0, 3)
         return dict(self.merged)
 
 

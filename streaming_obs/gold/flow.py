@@ -13,6 +13,7 @@ query never delays the headline cost figure.
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -79,9 +80,11 @@ def write_gold_batch(ctx: PipelineContext, batch_df: DataFrame, info: BatchInfo)
             dates, reached = writer.followed
             dates = dates if dates is not None else scope.usage_dates
             if dates:
+                t0 = time.monotonic()
                 reconcile_touched(ctx, session, sorted(dates), ctx.schedule.setdefault("reconcile_follow", [None]),
                                   follow=reached)
-        return {"rows_in": n, "rows_out": total}
+                writer.timings["reconcile"] = round(time.monotonic() - t0, 3)
+        return {"rows_in": n, "rows_out": total, "steps": writer.timings}
     finally:
         touches.unpersist()
 

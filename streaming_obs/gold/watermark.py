@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from streaming_obs.delta_log import last_commits
 from streaming_obs.gold.contract import CONTRACT_SOURCE, contract_prices_on
 
 if TYPE_CHECKING:
@@ -83,11 +84,8 @@ def latest_stamp(spark: SparkSession, ref: TableRef, depth: int = 50) -> tuple[d
     """(watermark, whole `userMetadata`) of `ref`'s latest stamped commit; (None, None) when no
     commit carries one. Renames and maintenance commit unstamped in between, so the latest
     `depth` commits are searched first, then the whole history."""
-    from pyspark.sql import functions as F
-
     for limit in (depth, None):
-        history = ref.delta(spark).history(limit) if limit else ref.delta(spark).history()
-        rows = (history.select("version", "userMetadata").orderBy(F.col("version").desc()).collect())
+        rows = last_commits(spark, ref, limit)
         for row in rows:
             if row["userMetadata"] and WM_MARK in row["userMetadata"]:
                 return parse_watermark(row["userMetadata"]), row["userMetadata"]

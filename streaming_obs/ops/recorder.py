@@ -24,6 +24,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from streaming_obs.delta_log import last_commits
 from streaming_obs.ops.schema import ops_schema
 from streaming_obs.resilience.paths import PRIVATE_FILE_MODE, local_path, make_private_dirs
 
@@ -57,10 +58,10 @@ def commit_info(spark: SparkSession, ref: TableRef) -> tuple[int | None, int | N
 
     `foreachBatch` reports numOutputRows = -1, so rows written come from operationMetrics.
     """
-    row = ref.delta(spark).history(1).select("version", "operation", "operationMetrics").head()
-    if row is None:
+    rows = last_commits(spark, ref, 1)
+    if not rows:
         return None, None, None
-    return int(row["version"]), _rows(row["operationMetrics"]), row["operation"]
+    return int(rows[0]["version"]), _rows(rows[0]["operationMetrics"]), rows[0]["operation"]
 
 
 def tagged_commit_info(spark: SparkSession, ref: TableRef, prefix: str, suffix: str,
@@ -69,13 +70,11 @@ def tagged_commit_info(spark: SparkSession, ref: TableRef, prefix: str, suffix: 
     whose `userMetadata` (`idempotency.commit_tag`) starts with `prefix` and ends with `suffix`:
     one batch's own writes, even when another query committed to the table since (the gold
     query renames cost rows). (None, None, None) when the batch wrote nothing there."""
-    from pyspark.sql import functions as F
+    def mine(meta: str | None) -> bool:
+        # a follow-on table's commit has its watermark after the tag (gold/watermark.py)
+        return bool(meta) and meta.startswith(prefix) and (meta.endswith(suffix) or f"{suffix} " in meta)
 
-    meta = F.col("userMetadata")
-    # a follow-on table's commit has its watermark after the tag (gold/watermark.py)
-    rows = (ref.delta(spark).history(depth).where(meta.startswith(prefix)
-                                                  & (meta.endswith(suffix) | meta.contains(f"{suffix} ")))
-            .select("version", "operation", "operationMetrics").orderBy(F.col("version").desc()).collect())
+    rows = [r for r in last_commits(spark, ref, depth) if mine(r["userMetadata"])]
     if not rows:
         return None, None, None
     counts = [_rows(r["operationMetrics"]) for r in rows]

@@ -174,12 +174,13 @@ def render_markdown(res: dict) -> str:
             lines.append(f"| {name} | {d['batches']} | " + " | ".join(
                 _fmt(d.get(k), 0) for k in ("triggerExecution", "addBatch", "latestOffset", "queryPlanning",
                                             "walCommit", "commitOffsets")) + " |")
-    steps = res.get("usage_batch_steps") or {}
-    if steps:
-        lines += ["", "## Inside a usage batch (the product's step timings, seconds)", "",
-                  "| step | n | p50 | p95 | max |", "|---|---|---|---|---|"]
-        lines += [f"| {k} | {v.get('n')} | {_fmt(v.get('p50'))} | {_fmt(v.get('p95'))} | {_fmt(v.get('max'))} |"
-                  for k, v in steps.items()]
+    for key, title in (("usage_batch_steps", "a usage batch"), ("gold_batch_steps", "a gold batch")):
+        steps = res.get(key) or {}
+        if steps:
+            lines += ["", f"## Inside {title} (the product's step timings, seconds)", "",
+                      "| step | n | p50 | p95 | max |", "|---|---|---|---|---|"]
+            lines += [f"| {k} | {v.get('n')} | {_fmt(v.get('p50'))} | {_fmt(v.get('p95'))} | {_fmt(v.get('max'))} |"
+                      for k, v in steps.items()]
     lines += ["", "Plots: `freshness.png`, `scale.png`, `work.png`. Raw numbers: `results.json`.", ""]
     return "\n".join(lines)
 

@@ -317,12 +317,13 @@ class Bench:
         from benchmarks.report import write_results
 
         # where a usage batch's time goes: the product's own per-step timings ("batch done")
-        steps: dict[str, list[float]] = {}
-        for event in _STEPS.events:
-            if event.get("query") == "bronze_billing_usage" and event.get("rows_in"):
-                for name, secs in (event.get("steps") or {}).items():
-                    steps.setdefault(name, []).append(secs)
-        self.res["usage_batch_steps"] = {k: summarize(v) for k, v in steps.items()}
+        for query, key in (("bronze_billing_usage", "usage_batch_steps"), ("gold", "gold_batch_steps")):
+            steps: dict[str, list[float]] = {}
+            for event in _STEPS.events:
+                if event.get("query") == query and event.get("rows_in"):
+                    for name, secs in (event.get("steps") or {}).items():
+                        steps.setdefault(name, []).append(secs)
+            self.res[key] = {k: summarize(v) for k, v in steps.items()}
 
         meta = self.res["meta"]
         meta["finished"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")

@@ -160,9 +160,10 @@ def _ingest(ctx: PipelineContext, source: str, batch: DataFrame, info: BatchInfo
             if ctx.settings.budgets:
                 record_lineage(ctx, info, ctx.tables.gold(BUDGET_TABLE), ctx.tables.gold(HOT_TABLE).label, None, None,
                                tagged=True)
-            if new is not None and meta.get("dates"):
-                reconcile_touched(ctx, kept_b.sparkSession, meta["dates"], _last_check(ctx))
             lap("lineage")
+            if new is not None and meta.get("dates") and reconcile_touched(ctx, kept_b.sparkSession, meta["dates"],
+                                                                           _last_check(ctx)):
+                lap("reconcile")
     finally:
         if new is not None:
             release_checkpoint(new)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import functions as F
-
 from streaming_obs.logs import get_logger
 
 if TYPE_CHECKING:
@@ -88,6 +86,8 @@ def last_commits(spark: SparkSession, ref: TableRef, limit: int | None = None) -
             return sorted(({k: r.get(k) for k in keep} for r in rows), key=lambda r: r["version"], reverse=True)
         except Exception as exc:  # noqa: BLE001 - another Delta release: the public API
             _give_up(exc)
+    from pyspark.sql import functions as F  # here: the package imports without Spark (rule checks)
+
     history = ref.delta(spark).history(limit) if limit else ref.delta(spark).history()
     rows = history.select("version", F.unix_millis("timestamp").alias("timestamp"), "operation", "operationMetrics",
                           "userMetadata").collect()

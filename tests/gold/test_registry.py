@@ -49,8 +49,9 @@ def test_a_toy_table_is_kept_through_the_registry_alone(monkeypatch):
         writer.merged["toy_daily"] = 1
 
     writer = object.__new__(GoldWriter)
-    writer.merged = {}
+    writer.merged, writer.timings = {}, {}
     from datetime import date
 
     assert writer.apply(GoldScope(usage_dates={date(2026, 1, 2)})) == {"toy_daily": 1}
     assert calls[:-1] == gold_steps()[:-1] and calls[-1] == ("toy", [date(2026, 1, 2)])
+    assert list(writer.timings) == gold_steps() and all(t >= 0 for t in writer.timings.values())  # each step timed

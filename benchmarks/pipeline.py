@@ -96,8 +96,9 @@ class Background:
         self.thread.start()
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and self.error is None:
-            if self.sup is not None and self.sup.watched and all(
-                    w.query is not None and w.query.isActive for w in self.sup.watched.values()):
+            # a copy: the pipeline's thread adds queries to `watched` while they start
+            watched = list(self.sup.watched.values()) if self.sup is not None else []
+            if watched and all(w.query is not None and w.query.isActive for w in watched):
                 break
             time.sleep(0.5)
         if self.error is not None:

@@ -297,31 +297,24 @@ class GoldWriter:
 
         A late slice can move a run to another date or make it unfinished again, so the old
         (workspace, job, run_date) row must go: the recompute covers the whole (workspace, job)
-        and the MERGE deletes that scope's rows the recompute no longer has.
+        and the MERGE deletes that scope's rows the recompute no longer has. Its figures are a
+        sum of job_run_cost's rows (kept just before, in `apply`, for the same touched runs):
+        one gold row per finished run, so a job's history costs no silver read here.
         """
         if run_refs is None and not all_runs:
             return
-        slices = self.silver("job_run_timeline")
+        run_costs = self.tables.gold(RUN_COST_TABLE).read(self.spark)
         scope: Column | None = None
         if not all_runs:
-            touched = slices.join(run_refs.distinct(), ["workspace_id", "run_id"], "left_semi")
+            # the pairs come from silver's slices: a run that is no longer finished has left
+            # job_run_cost, and its (workspace, job) must still lose its row
+            touched = self.silver("job_run_timeline").join(run_refs.distinct(), ["workspace_id", "run_id"], "left_semi")
             pairs = [tuple(r) for r in touched.select("workspace_id", "job_id").distinct().collect()]
             if not pairs:
                 return
             scope = _in_pairs(pairs)
-            slices = slices.where(scope)
-        runs = run_gold_sql(self.spark, "run_summary", slices=slices).where("result_state IS NOT NULL").persist()
-        try:
-            # all usage of the runs, not only that of their days (design: list_cost = priced usage
-            # whose job_run_id is the run); no finished run left in scope: the scope's rows go
-            run_usage = self.priced_usage(usage_of_runs(self.silver("billing_usage"), runs))
-            # the allocated all-purpose share of each run, kept just before by the run_costs step
-            run_costs = self.tables.gold(RUN_COST_TABLE).read(self.spark).join(
-                runs.select("workspace_id", "job_id", "run_id"), ["workspace_id", "job_id", "run_id"], "left_semi")
-            self.merge("job_run_daily", run_gold_sql(self.spark, "job_run_daily", runs=runs, run_usage=run_usage,
-                                                     run_costs=run_costs), scope)
-        finally:
-            runs.unpersist()
+            run_costs = run_costs.where(scope)
+        self.merge("job_run_daily", run_gold_sql(self.spark, "job_run_daily", run_costs=run_costs), scope)
 
     def utilization(self, hours: set[datetime] | None) -> None:
         """cluster_utilization_hourly for the touched hours."""

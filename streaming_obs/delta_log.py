@@ -24,8 +24,23 @@ __all__ = ["latest_version", "table_id", "last_commits"]
 
 log = get_logger(__name__)
 
-#: set once the JVM path failed in this process: the public API answers from then on
+#: set once the JVM path proved missing in this process: the public API answers from then on
 _fallback: dict[str, bool] = {"on": False}
+
+
+def _raised_in_the_jvm(exc: BaseException) -> bool:
+    """True when the call reached Delta and Delta threw: an interrupt (a stop cutting the batch),
+    a storage error. That is the answer, not a sign of a missing API: it propagates, as the
+    public API's would. A missing class or method (another Delta release) fails in py4j before
+    the call, and Spark Connect has no JVM at all: those fall back."""
+    try:
+        from py4j.protocol import Py4JJavaError
+        from pyspark.errors.exceptions.captured import CapturedException
+    except ImportError:  # pragma: no cover - py4j comes with pyspark
+        return False
+    # pyspark turns the Java exceptions it knows into its own (CapturedException); others stay
+    # Py4JJavaError (java.lang.InterruptedException among them)
+    return isinstance(exc, (Py4JJavaError, CapturedException))
 
 
 def _delta_log(spark: SparkSession, ref: TableRef) -> Any | None:
@@ -40,6 +55,9 @@ def _delta_log(spark: SparkSession, ref: TableRef) -> Any | None:
 
 
 def _give_up(exc: BaseException) -> None:
+    """Fall back to the public API for good, or re-raise what Delta itself threw."""
+    if _raised_in_the_jvm(exc):
+        raise exc
     _fallback["on"] = True
     log.info("Delta log not readable through the JVM; using DeltaTable.history/detail", error=str(exc)[:200])
 

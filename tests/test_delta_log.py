@@ -70,3 +70,30 @@ def test_a_jvm_failure_falls_back_for_good(spark, table, monkeypatch):
     monkeypatch.setattr(delta_log, "_delta_log", lambda spark, ref: _Broken())
     assert delta_log.latest_version(spark, table) == 3  # the snapshot call failed: history answered
     assert delta_log._fallback["on"] is True
+
+
+@pytest.mark.parametrize("java_call", ["number", "class"])
+def test_what_delta_throws_propagates_and_keeps_the_jvm_path(spark, table, monkeypatch, java_call):
+    """An exception thrown inside the JVM (a stop's interrupt, a storage error) is the answer:
+    it must end the caller's work (a cut batch must not carry on through the fallback), and the
+    JVM path stays on for the next call. Both kinds: one pyspark converts to its own exception
+    class (NumberFormatException), one it leaves a Py4JJavaError (ClassNotFoundException, as
+    InterruptedException is)."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors.exceptions.captured import CapturedException
+
+    monkeypatch.setitem(delta_log._fallback, "on", False)
+    jvm = spark._jvm
+
+    class _Throws:
+        def update(self, *args):
+            if java_call == "number":
+                return jvm.java.lang.Integer.parseInt("not a number")
+            return jvm.java.lang.Class.forName("no.such.Clazz")
+
+    monkeypatch.setattr(delta_log, "_delta_log", lambda spark, ref: _Throws())
+    with pytest.raises((Py4JJavaError, CapturedException)) as err:
+        delta_log.latest_version(spark, table)
+    shown = f"{type(err.value).__name__}: {err.value}"
+    assert ("NumberFormatException" if java_call == "number" else "ClassNotFoundException") in shown
+    assert delta_log._fallback["on"] is False

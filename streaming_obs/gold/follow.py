@@ -39,6 +39,7 @@ from streaming_obs.gold.compute import FOCUS_TABLE, GoldScope, GoldWriter, gold_
 from streaming_obs.gold.hot import price_dates
 from streaming_obs.gold.watermark import FOLLOW_TABLES, WM_MARK, current_watermark, latest_stamp
 from streaming_obs.logs import get_logger
+from streaming_obs.resilience.supervisor import batch_ended_by_stop
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -149,10 +150,12 @@ def silver_changes(spark: SparkSession, tables: Tables, wm: dict[str, int],
             redo |= {r[0] for r in feed.where(F.col("_change_type") != "insert").select("usage_date").distinct().collect()}
             inserted = feed.where(F.col("_change_type") == "insert").drop(*_CDF_COLS).localCheckpoint(eager=True)
     except Exception as exc:  # noqa: BLE001 - a feed that cannot be read: the recompute is exact
-        log.warning("change feed unreadable; recomputing the follow-on cost tables", error_class=type(exc).__name__,
-                    error=str(exc)[:300])
         if inserted is not None:
             release_checkpoint(inserted)
+        if batch_ended_by_stop(exc):
+            raise  # the stop cut this batch: no recompute of everything on the way out
+        log.warning("change feed unreadable; recomputing the follow-on cost tables", error_class=type(exc).__name__,
+                    error=str(exc)[:300])
         return None
     return inserted, redo
 

@@ -32,6 +32,7 @@ from streaming_obs.gold.reconcile import stream_check
 from streaming_obs.logs import get_logger
 from streaming_obs.resilience.idempotency import idempotent_write
 from streaming_obs.resilience.retry import retry_delta_conflicts
+from streaming_obs.resilience.supervisor import batch_ended_by_stop
 from streaming_obs.sources.readers import read_cdf_stream
 
 if TYPE_CHECKING:
@@ -150,6 +151,8 @@ def reconcile_touched(ctx: PipelineContext, session, dates, last_check: list[flo
         else:
             report = stream_check(session, ctx.tables, ctx.settings, dates, follow, rec.tolerance, hot=False)
     except Exception as exc:  # noqa: BLE001 - a check must not stop cost
+        if batch_ended_by_stop(exc):
+            raise  # the stop cut this batch: carrying on would outlive the stop's deadline
         log.warning("reconciliation check failed", error_class=type(exc).__name__, error=str(exc)[:300])
         return True
     if ctx.telemetry is not None:

@@ -349,3 +349,23 @@ def test_cost_first_waits_for_the_usage_querys_first_rows_or_its_deadline_or_a_s
     t0 = time.monotonic()
     runner._until_cost(sup, time.monotonic() + 30, sup.stop_event, None)
     assert time.monotonic() - t0 < 1
+
+
+def test_a_failed_in_stream_check_is_logged_unless_the_stop_cut_the_batch(monkeypatch, settings):
+    """The in-stream check never fails cost, but it must not swallow the stop's interrupt: the cut
+    batch would carry on past the stop's deadline and outlive Spark's wait for its thread (the
+    query then ends with an error once the SparkContext is gone)."""
+    from streaming_obs.gold import hot
+
+    def interrupted(*_a, **_k):
+        raise RuntimeError("An error occurred while calling o9.update.\n: java.lang.InterruptedException")
+
+    monkeypatch.setattr(hot, "stream_check", interrupted)
+    monkeypatch.setitem(sv._current, "supervisor", None)  # restored after: no stopped run leaks out
+    ctx = SimpleNamespace(settings=settings, tables=None, telemetry=None)
+    stop = threading.Event()
+    _sup(stop)
+    assert hot.reconcile_touched(ctx, None, set(), None) is True  # no stop: logged, cost goes on
+    stop.set()
+    with pytest.raises(RuntimeError, match="InterruptedException"):
+        hot.reconcile_touched(ctx, None, set(), None)

@@ -149,11 +149,18 @@ def pipeline_run(spark, prometheus_bins, otelcol_bin, tmp_path_factory):
         result["seconds_to_rows"] = time.monotonic() - t0
         result["up"] = _prom_query(prom_url, 'up{job="streaming_obs"}')
         result["active"] = _prom_query(prom_url, "streaming_obs_query_active")
-        for key, name in (
-            ("quality", "streaming_obs_quality_rows_total"),
-            ("freshness", "streaming_obs_freshness_lag_seconds"),
+        def series(name: str, query: str | None = None):
+            # each query's series appears once its own batch reported: wait for the one asserted
+            found = _prom_query(prom_url, name)
+            if query and not any(r["metric"].get("query") == query for r in found):
+                return None
+            return found
+
+        for key, name, query in (
+            ("quality", "streaming_obs_quality_rows_total", None),
+            ("freshness", "streaming_obs_freshness_lag_seconds", "bronze_billing_usage"),
         ):
-            result[key] = wait_until(lambda n=name: _prom_query(prom_url, n), 30, what=f"{name} in Prometheus")
+            result[key] = wait_until(lambda n=name, q=query: series(n, q), 60, what=f"{name} in Prometheus")
         # A scheduler stops the job with SIGTERM: the running batch commits, telemetry flushes, exit 0.
         t_stop = time.monotonic()
         app.send_signal(signal.SIGTERM)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streaming_obs.bootstrap import bootstrap, clear_cut_creation
+from streaming_obs.bootstrap import bootstrap, clear_cut_creation, ddl_statements, log_state
 from streaming_obs.tables import Tables
 
 
@@ -35,3 +35,22 @@ def test_only_a_log_without_any_version_is_cleared(spark, tmp_path):
     spark.range(1).write.format("delta").save(str(committed))
     assert clear_cut_creation(spark, str(committed)) is False
     assert spark.read.format("delta").load(str(committed)).count() == 1
+
+
+def test_a_restart_creates_only_the_tables_that_are_missing(spark, settings):
+    """A table with a committed version is left alone (its CREATE ... IF NOT EXISTS would do
+    nothing); a missing one is created, and an existing one keeps its rows and its version."""
+    import shutil
+
+    tables = Tables(settings)
+    first = bootstrap(spark, tables)
+    assert first == ddl_statements(tables)
+    usage = tables.silver("billing_usage")
+    assert log_state(spark, usage.path) is True
+    version = usage.version(spark)
+    shutil.rmtree(tables.gold("cost_daily").path)  # gone: created again
+    again = bootstrap(spark, tables)
+    assert len(again) == 1 and tables.gold("cost_daily").ident in again[0]
+    assert usage.version(spark) == version and tables.gold("cost_daily").exists(spark)
+    assert bootstrap(spark, tables) == []
+    assert log_state(spark, str(Path(usage.path).parent / "never_created")) is None

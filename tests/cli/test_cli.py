@@ -71,17 +71,20 @@ def test_bootstrap_is_idempotent_and_audited_then_status(spark, tmp_path):
     first = runner.invoke(app, ["bootstrap", "--env", "local"], env=env)
     assert first.exit_code == 0, first.output
     second = runner.invoke(app, ["bootstrap", "--env", "local"], env=env)
-    assert second.exit_code == 0 and "37 statements applied" in second.output
+    # every table is there: the restart applies no CREATE (IF NOT EXISTS would do nothing)
+    assert first.exit_code == 0 and "37 statements applied" in first.output
+    assert second.exit_code == 0 and "0 statements applied" in second.output
     status = runner.invoke(app, ["status", "--env", "local"], env=env)
     assert status.exit_code == 0, status.output
     assert "plt_gold.cost_daily" in status.output
     audit = spark.read.format("delta").load(str(tmp_path / "wh" / "plt_ops" / "audit"))
-    assert audit.where("event = 'bootstrap' AND statement LIKE 'CREATE TABLE%'").count() == 74
+    # 37 rows of the first bootstrap, one per CREATE; one of the second, which applied none
+    assert audit.where("event = 'bootstrap' AND statement LIKE 'CREATE TABLE%'").count() == 37
     as_json = runner.invoke(app, ["status", "--env", "local", "--json"], env=env)
     assert as_json.exit_code == 0, as_json.output
     doc = json.loads(as_json.stdout)
     (audit_row,) = [t for t in doc["tables"] if t["table"] == "plt_ops.audit"]
-    assert audit_row["rows"] == 74 and isinstance(audit_row["version"], int)
+    assert audit_row["rows"] == 38 and isinstance(audit_row["version"], int)
     assert len(doc["tables"]) == 37 and all(t["rows"] is not None for t in doc["tables"])
     assert doc["queries"] == []
 

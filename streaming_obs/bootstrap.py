@@ -98,12 +98,17 @@ def ddl_statements(tables: Tables) -> list[str]:
 _COMMITTED = re.compile(r"^\d{20}\.(json|checkpoint(\..+)?\.parquet)$")
 
 
+def _log_dir(spark: SparkSession, path: str):
+    """(Hadoop FileSystem, `_delta_log` Path) of the table at `path`."""
+    sc = spark.sparkContext
+    log_path = sc._jvm.org.apache.hadoop.fs.Path(path.rstrip("/") + "/_delta_log")
+    return log_path.getFileSystem(sc._jsc.hadoopConfiguration()), log_path
+
+
 def log_state(spark: SparkSession, path: str) -> bool | None:
     """Whether the Delta log at `path` holds a committed version: True, False (a `_delta_log/`
     with none: a creation cut short), None (no log). One listing, through Hadoop's FileSystem."""
-    sc = spark.sparkContext
-    log_path = sc._jvm.org.apache.hadoop.fs.Path(path.rstrip("/") + "/_delta_log")
-    fs = log_path.getFileSystem(sc._jsc.hadoopConfiguration())
+    fs, log_path = _log_dir(spark, path)
     if not fs.exists(log_path):
         return None
     return any(_COMMITTED.match(st.getPath().getName()) for st in fs.listStatus(log_path))
@@ -125,9 +130,8 @@ def clear_cut_creation(spark: SparkSession, path: str) -> bool:
 
 
 def _remove_log(spark: SparkSession, path: str) -> None:
-    sc = spark.sparkContext
-    log_path = sc._jvm.org.apache.hadoop.fs.Path(path.rstrip("/") + "/_delta_log")
-    log_path.getFileSystem(sc._jsc.hadoopConfiguration()).delete(log_path, True)
+    fs, log_path = _log_dir(spark, path)
+    fs.delete(log_path, True)
 
 
 def bootstrap(spark: SparkSession, tables: Tables) -> list[str]:
@@ -142,23 +146,22 @@ def bootstrap(spark: SparkSession, tables: Tables) -> list[str]:
     from streaming_obs.resilience.preflight import check_storage
 
     check_storage(tables.settings)
+    # the CREATE of each table known by path, as ddl_statements renders it
+    by_path = {_create(ref, columns, parts): ref for ref, columns, parts in _tables_to_create(tables) if ref.path}
     present: set[str] = set()
-    for ref, _, _ in _tables_to_create(tables):
-        if not ref.path:
-            continue  # a catalog table: the statement asks the catalog
+    for stmt, ref in by_path.items():
         state = log_state(spark, ref.path)
         if state is False:  # cut short by a crash (clear_cut_creation): cleared, created below
             _remove_log(spark, ref.path)
             log.warning("table creation cut short by a crash: created again", table=ref.label, path=ref.path)
         elif state:
-            present.add(ref.ident)
-    todo = [stmt for stmt in ddl_statements(tables) if _created_by(stmt) not in present]
-    by_path = {ref.ident for ref, _, _ in _tables_to_create(tables) if ref.path}
+            present.add(stmt)
+    todo = [stmt for stmt in ddl_statements(tables) if stmt not in present]
     # Tables known by path are independent directories: created side by side. A CREATE is
     # mostly Delta's commit protocol waiting on the file system (37 of them took 10.5 s one
     # after another in a warm session here, 5.5 s four at a time). Schemas, catalog tables and
     # the ALTERs after the creates keep their order, one by one.
-    side_by_side = [stmt for stmt in todo if _created_by(stmt) in by_path]
+    side_by_side = [stmt for stmt in todo if stmt in by_path]
 
     def apply(stmt: str) -> None:
         with sql_operation("bootstrap DDL", sql=stmt):
@@ -168,13 +171,6 @@ def bootstrap(spark: SparkSession, tables: Tables) -> list[str]:
         with ThreadPoolExecutor(BOOTSTRAP_THREADS, thread_name_prefix="bootstrap") as pool:
             list(pool.map(apply, side_by_side))  # re-raises the first failure
     for stmt in todo:
-        if stmt not in side_by_side:
+        if stmt not in by_path:
             apply(stmt)
     return todo
-
-
-def _created_by(stmt: str) -> str | None:
-    """The table a CREATE TABLE statement of `ddl_statements` names, else None."""
-    if not stmt.startswith("CREATE TABLE IF NOT EXISTS "):
-        return None
-    return stmt[len("CREATE TABLE IF NOT EXISTS "):].split(" (", 1)[0]

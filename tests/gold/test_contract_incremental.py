@@ -21,6 +21,7 @@ from streaming_obs.gold import recompute_all
 from streaming_obs.gold.flow import write_gold_batch
 from streaming_obs.gold.touches import touch_batch
 from streaming_obs.tables import GOLD_TABLES
+from tests.compare import assert_same_gold, assert_same_rows
 from tests.gold.test_incremental_property import _as_source_batch, _with_price_touches, with_reference_gold
 from tests.sourcerows import price, row, usage
 
@@ -73,16 +74,10 @@ def built(spark, tmp_path_factory):
     return spark, tables, ref_tables
 
 
-def _same(a, b) -> bool:
-    return a.exceptAll(b).count() == 0 and b.exceptAll(a).count() == 0
-
-
 @pytest.mark.parametrize("name", GOLD_TABLES)
 def test_incremental_equals_recompute_with_contract_prices(built, name):
     spark, tables, ref_tables = built
-    a = tables.gold(name).read(spark).drop("_updated_at")
-    b = ref_tables.gold(name).read(spark).drop("_updated_at")
-    assert _same(a, b), name
+    assert_same_gold(spark, tables, ref_tables, [name])
     # u1 5 x 0.08 and u3 3 x 0.07 (after the change at 12:00); u2 has no contract price: list 2 x 0.20
     expected = {"cost_daily": Decimal("1.01"), "cost_by_job_daily": Decimal("0.61"), "cost_by_tag_daily": Decimal("1.01"),
                 "cost_by_compute_daily": Decimal("1.01")}
@@ -93,4 +88,5 @@ def test_incremental_equals_recompute_with_contract_prices(built, name):
 def test_cost_daily_net_cost_incremental_equals_recompute(built):
     spark, tables, ref_tables = built
     cols = ["usage_date", "workspace_id", "sku_name", "currency_code", "net_cost"]
-    assert _same(tables.gold("cost_daily").read(spark).select(*cols), ref_tables.gold("cost_daily").read(spark).select(*cols))
+    assert_same_rows(tables.gold("cost_daily").read(spark).select(*cols), ref_tables.gold("cost_daily").read(spark).select(*cols),
+                     "cost_daily")

@@ -13,6 +13,7 @@ from streaming_obs.gold import recompute_all
 from streaming_obs.gold.compute import GoldWriter
 from streaming_obs.gold.follow import FOLLOW_TABLES, follow_costs
 from streaming_obs.gold.watermark import current_watermark, parse_watermark, read_watermark, stamped
+from tests.compare import assert_same_gold
 from tests.gold.test_incremental_property import _as_source_batch, _with_price_touches, with_reference_gold
 from tests.sourcerows import price, usage
 
@@ -29,10 +30,7 @@ def test_parse_watermark_reads_the_json_after_the_tag_and_refuses_broken_ones():
 
 
 def _equal(spark, tables, ref_tables):
-    for name in FOLLOW_TABLES:
-        a = tables.gold(name).read(spark).drop("_updated_at")
-        b = ref_tables.gold(name).read(spark).drop("_updated_at")
-        assert a.exceptAll(b).count() == 0 and b.exceptAll(a).count() == 0, name
+    assert_same_gold(spark, tables, ref_tables, FOLLOW_TABLES)
 
 
 @pytest.fixture

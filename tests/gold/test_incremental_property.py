@@ -36,6 +36,8 @@ from streaming_obs.gold.hot import TOUCH_COL
 from streaming_obs.gold.touches import GOLD_INPUTS, touch_batch
 from streaming_obs.sources.schemas import system_schema
 from streaming_obs.tables import GOLD_TABLES, Tables
+from tests.compare import assert_same_gold
+from tests.warehouse import create_tables
 from tests.sourcerows import price, row, usage
 
 T0 = datetime(2026, 1, 1)
@@ -158,9 +160,8 @@ def with_reference_gold(spark, settings):
     tables = Tables(settings)
     ref_settings = settings.model_copy(update={"schemas": settings.schemas.model_copy(update={"gold": "gold_ref"})})
     ref_tables = Tables(ref_settings)
-    for stmt in ddl_statements(tables) + ddl_statements(ref_tables):
-        if "/gold_ref/" in stmt or "/plt_ops/" not in stmt:
-            spark.sql(stmt)
+    create_tables(spark, [stmt for stmt in ddl_statements(tables) + ddl_statements(ref_tables)
+                          if "/gold_ref/" in stmt or "/plt_ops/" not in stmt], settings.storage.warehouse)
     return tables, ref_settings, ref_tables
 
 
@@ -293,8 +294,5 @@ def test_incremental_gold_equals_recompute(spark, make_settings, tmp_path_factor
         assert costs["r1"]["allocated_list_cost"] + costs["r3"]["allocated_list_cost"] == Decimal("0.175")
         daily = {r["run_date"]: r["runs_finished"] for r in tables.gold("job_run_daily").read(spark).collect()}
         assert daily == {T0.date(): 2, (T0 + timedelta(hours=30)).date(): 1}  # r2, r3; then r1
-    for name in GOLD_TABLES:
-        a = tables.gold(name).read(spark).drop("_updated_at")
-        b = ref_tables.gold(name).read(spark).drop("_updated_at")
-        assert a.exceptAll(b).count() == 0 and b.exceptAll(a).count() == 0, name
+    assert_same_gold(spark, tables, ref_tables, GOLD_TABLES)
 

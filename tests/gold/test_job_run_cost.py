@@ -22,6 +22,7 @@ from streaming_obs.flows import BatchInfo, ingest_batch
 from streaming_obs.gold import recompute_all
 from streaming_obs.gold.flow import write_gold_batch
 from streaming_obs.gold.touches import touch_batch
+from tests.compare import assert_same_gold
 from tests.gold.test_incremental_property import _as_source_batch, with_reference_gold
 from tests.sourcerows import price, row, ts, usage
 
@@ -112,10 +113,7 @@ def test_job_run_cost_known_answers_incremental_equals_recompute(spark, make_set
     assert [(r[2], r[4], r[5]) for r in top][:2] == [("B", float(THIRD + 2), float(THIRD + 2)), ("D", 1.0, 0.0)]
 
     recompute_all(spark, ref_tables, ref_settings)
-    for name in ("job_run_cost", "job_run_daily"):
-        x = tables.gold(name).read(spark).drop("_updated_at")
-        y = ref_tables.gold(name).read(spark).drop("_updated_at")
-        assert x.exceptAll(y).count() == 0 and y.exceptAll(x).count() == 0, name
+    assert_same_gold(spark, tables, ref_tables, ("job_run_cost", "job_run_daily"))
 
 
 def test_the_split_of_a_cluster_hour_adds_up_to_its_cost_exactly(spark, make_settings):
@@ -177,7 +175,4 @@ def test_a_runs_usage_dated_outside_its_run_still_counts(spark, make_settings):
     daily = _gold(spark, tables, "job_run_daily", ("job_id",))
     assert (daily[("jE",)]["list_cost"], daily[("jE",)]["run_date"]) == (Decimal("0.5"), D1)
     recompute_all(spark, ref_tables, ref_settings)
-    for name in ("job_run_cost", "job_run_daily"):
-        x = tables.gold(name).read(spark).drop("_updated_at")
-        y = ref_tables.gold(name).read(spark).drop("_updated_at")
-        assert x.exceptAll(y).count() == 0 and y.exceptAll(x).count() == 0, name
+    assert_same_gold(spark, tables, ref_tables, ("job_run_cost", "job_run_daily"))

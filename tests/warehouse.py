@@ -11,6 +11,7 @@ directory, and every call copies the template's table directories to the test's 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -31,6 +32,7 @@ def create_tables(spark, statements: list[str], warehouse: str) -> None:
     template = _templates.get(key)
     if template is None:
         template = tempfile.mkdtemp(prefix="streaming-obs-tables-")
+        atexit.register(shutil.rmtree, template, ignore_errors=True)  # the process's templates go with it
         rendered = [s.replace(_PLACEHOLDER, template) for s in key]
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(spark.sql, rendered))  # re-raises the first failure

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from streaming_obs.tables import TableRef, Tables
 
-__all__ = ["bootstrap", "clear_cut_creation", "log_state", "ddl_statements", "silver_specs", "layer_columns"]
+__all__ = ["bootstrap", "clear_cut_creation", "create_side_by_side", "log_state", "ddl_statements", "silver_specs", "layer_columns"]
 
 log = get_logger(__name__)
 
@@ -142,7 +142,6 @@ def bootstrap(spark: SparkSession, tables: Tables) -> list[str]:
     Raises:
         StorageError: the warehouse or checkpoint root cannot be written (nothing was created).
     """
-    from streaming_obs.resilience.operation import sql_operation
     from streaming_obs.resilience.preflight import check_storage
 
     check_storage(tables.settings)
@@ -161,16 +160,24 @@ def bootstrap(spark: SparkSession, tables: Tables) -> list[str]:
     # mostly Delta's commit protocol waiting on the file system (37 of them took 10.5 s one
     # after another in a warm session here, 5.5 s four at a time). Schemas, catalog tables and
     # the ALTERs after the creates keep their order, one by one.
-    side_by_side = [stmt for stmt in todo if stmt in by_path]
-
-    def apply(stmt: str) -> None:
-        with sql_operation("bootstrap DDL", sql=stmt):
-            spark.sql(stmt)
-
-    if side_by_side:
-        with ThreadPoolExecutor(BOOTSTRAP_THREADS, thread_name_prefix="bootstrap") as pool:
-            list(pool.map(apply, side_by_side))  # re-raises the first failure
+    create_side_by_side(spark, [stmt for stmt in todo if stmt in by_path])
     for stmt in todo:
         if stmt not in by_path:
-            apply(stmt)
+            _apply(spark, stmt)
     return todo
+
+
+def _apply(spark: SparkSession, stmt: str) -> None:
+    from streaming_obs.resilience.operation import sql_operation
+
+    with sql_operation("bootstrap DDL", sql=stmt):
+        spark.sql(stmt)
+
+
+def create_side_by_side(spark: SparkSession, statements: list[str]) -> None:
+    """Run CREATE statements of tables known by path, `BOOTSTRAP_THREADS` at a time: each table
+    is a directory of its own, so none waits for another. Re-raises the first failure."""
+    if not statements:
+        return
+    with ThreadPoolExecutor(BOOTSTRAP_THREADS, thread_name_prefix="bootstrap") as pool:
+        list(pool.map(lambda stmt: _apply(spark, stmt), statements))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from streaming_obs.bootstrap import bootstrap, clear_cut_creation, ddl_statements, log_state
@@ -40,8 +41,6 @@ def test_only_a_log_without_any_version_is_cleared(spark, tmp_path):
 def test_a_restart_creates_only_the_tables_that_are_missing(spark, settings):
     """A table with a committed version is left alone (its CREATE ... IF NOT EXISTS would do
     nothing); a missing one is created, and an existing one keeps its rows and its version."""
-    import shutil
-
     tables = Tables(settings)
     first = bootstrap(spark, tables)
     assert first == ddl_statements(tables)

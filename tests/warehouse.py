@@ -4,8 +4,9 @@ Bootstrapping a warehouse is ~50 `CREATE TABLE`s (a pipeline's tables plus a sec
 for the from-scratch reference): ~20 s on 2 cores, paid by every property example and every
 known-answer test. The tables those statements create are the same each time but for where they
 live, and a new Delta table is only its `_delta_log/` (no data file, no absolute path inside).
-So the first call with a given set of statements runs them, four at a time, under a template
-directory, and every call copies the template's table directories to the test's warehouse.
+So the first call with a given set of statements runs them under a template directory, side
+by side (bootstrap's `create_side_by_side`), and every call copies the template's table
+directories to the test's warehouse.
 `tests/test_bootstrap.py` tests bootstrap itself; this is only how tests get its result quickly.
 """
 
@@ -15,7 +16,8 @@ import atexit
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+
+from streaming_obs.bootstrap import create_side_by_side
 
 _PLACEHOLDER = "\x00warehouse\x00"
 _templates: dict[tuple[str, ...], str] = {}
@@ -34,8 +36,7 @@ def create_tables(spark, statements: list[str], warehouse: str) -> None:
         template = tempfile.mkdtemp(prefix="streaming-obs-tables-")
         atexit.register(shutil.rmtree, template, ignore_errors=True)  # the process's templates go with it
         rendered = [s.replace(_PLACEHOLDER, template) for s in key]
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(spark.sql, rendered))  # re-raises the first failure
+        create_side_by_side(spark, rendered)
         _templates[key] = template
     for table in _table_dirs(template):
         target = os.path.join(root, table)

@@ -147,7 +147,7 @@ def batch_ended_by_stop(exc: BaseException) -> bool:
     side may still be running and fail only afterwards (seen under load in CI).
     """
     sup = _current["supervisor"]
-    if sup is None or not sup.stop_event.is_set():
+    if sup is None or not sup.stop_event.is_set() or not sup.owns_running_batch():
         return False
     text = f"{type(exc).__name__}: {exc}"
     return sup.cut.is_set() or any(m in text for m in _INTERRUPTION_MARKERS)
@@ -240,7 +240,7 @@ def stop_gate(batch_df, query_name: str, batch_id: int = -1) -> None:  # noqa: A
         BatchStopped: a stop was asked for.
     """
     sup = _current["supervisor"]
-    if sup is None or not sup.stop_event.is_set():
+    if sup is None or not sup.stop_event.is_set() or not sup.owns_running_batch():
         return
     query = sup.query_named(query_name)
     if query is not None and finish_after_current_batch(query):
@@ -273,6 +273,11 @@ class Supervisor:
     cut: threading.Event = field(default_factory=threading.Event)
     #: runs once every query ended, before any `stop()`: the runner removes the listeners there
     before_stop: Callable[[], None] | None = None
+    #: ids of the queries this supervisor started, and the flow being started (its first batch
+    #: may begin before `start` returns the query): a stopped supervisor stays `_current` after
+    #: its run, and must not gate a query someone else starts later in the same process
+    ids: set[str] = field(default_factory=set)
+    starting: str | None = None
 
     def __post_init__(self) -> None:
         _current["supervisor"] = self
@@ -286,10 +291,41 @@ class Supervisor:
             if self.stop_event.is_set() or (until is not None and time.monotonic() >= until):
                 break
             w = _Watched(flow)
-            w.query = self.start(flow)
+            w.query = self._start(flow)
             self.watched[flow.name] = w
             if on_started is not None:
                 on_started(self)
+
+    def _start(self, flow: Flow) -> StreamingQuery:
+        self.starting = flow.name
+        try:
+            query = self.start(flow)
+            if getattr(query, "id", None) is not None:
+                self.ids.add(str(query.id))
+        finally:
+            self.starting = None
+        return query
+
+    def owns_running_batch(self) -> bool:
+        """Whether the batch running on this thread is one of this supervisor's queries.
+
+        Spark sets `sql.streaming.queryId` on a query's thread, which a `foreachBatch` function
+        runs on. Where it cannot be read (not in a batch, another runtime), or while a flow is
+        being started, the answer is yes, as it was before queries were told apart.
+        """
+        if self.starting is not None:
+            return True
+        try:
+            from pyspark import SparkContext
+
+            sc = SparkContext._active_spark_context
+            query_id = sc.getLocalProperty("sql.streaming.queryId") if sc is not None else None
+        except Exception:  # noqa: BLE001 - the JVM going away: as before
+            return True
+        if query_id is None:
+            return True
+        watched = {str(q.id) for q in self.queries if getattr(q, "id", None) is not None}
+        return query_id in self.ids or query_id in watched
 
     def query_named(self, name: str) -> StreamingQuery | None:
         """The running query of that name: ours, else the session's (a batch may begin before
@@ -341,7 +377,7 @@ class Supervisor:
                     self.ctx.telemetry.record_restart(name, error_class)
             if w.query is None and not w.done and now >= w.next_start and not self.stop_event.is_set():
                 log.warning("restarting query", query=name, attempt=w.restarts)
-                w.query = self.start(w.flow)
+                w.query = self._start(w.flow)
 
     def wait_done(self, poll_s: float = 0.2) -> bool:
         """Watch until every query finished (available-now); False if a stop came first.

@@ -223,6 +223,37 @@ def test_a_batch_that_begins_after_the_stop_ends_at_the_gate_as_a_clean_stop_and
 
 
 @pytest.mark.slow
+def test_a_stopped_supervisor_does_not_gate_a_query_started_after_it(spark, tmp_path):
+    """A run's supervisor stays `_current` once its run ended, stopped. A query of the same name
+    started later in the same process, outside it (a test, a notebook calling `start_flow`), must
+    run its batches and report its failures: before, its batches ended at the gate as "a stop was
+    asked for" and gold was silently not rebuilt (the gold-checkpoint upgrade test's rare failure)."""
+    ran, errors = [], []
+    sup = _sup(threading.Event())
+    old = _rate_query(spark, "gate_reuse", tmp_path / "old", _gated("gate_reuse", lambda df, b: None))
+    sup.watched["gate_reuse"] = sv._Watched(SimpleNamespace(name="gate_reuse"), old)
+    old.stop()
+    sup.stop_event.set()  # the run ended with a stop; the supervisor is still the current one
+    assert sv._current["supervisor"] is sup
+
+    def body(df, batch_id):
+        ran.append(batch_id)
+        if len(ran) == 2:
+            try:
+                raise RuntimeError("java.lang.InterruptedException: a real failure of this query")
+            except RuntimeError as exc:
+                errors.append(sv.batch_ended_by_stop(exc))
+
+    q = _rate_query(spark, "gate_reuse", tmp_path / "new", _gated("gate_reuse", body))
+    try:
+        _until(lambda: len(ran) >= 2, "the later query's batches were gated")
+        assert errors == [False]  # its failure is a failure, not the old run's stop
+    finally:
+        q.stop()
+    assert q.exception() is None
+
+
+@pytest.mark.slow
 def test_stop_all_lets_the_running_batch_finish_then_removes_listeners_then_stops(spark, tmp_path):
     entered, done, events = [], [], []
 

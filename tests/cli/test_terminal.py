@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,9 @@ class Demo:
     exitstatus: int | None
     cost: float
     seconds: float
+    #: the demo began in the first hour of a UTC day: its history ends at midnight (the hour the
+    #: demo starts), so today's cost comes only from rows streamed since
+    first_hour: bool = False
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +101,7 @@ def demo(tmp_path_factory) -> Demo:
     """`demo --duration` on a fresh account, read as it redraws; the account then serves `run`."""
     cwd = tmp_path_factory.mktemp("account")
     t0 = time.monotonic()
+    began = datetime.now(timezone.utc)
     child = _spawn(["demo", "--env", "local", "--days", "1", "--rows-per-second", "20",
                     "--duration", str(DEMO_DURATION_S)], cwd)
     seen, cost = "", 0.0
@@ -109,7 +114,8 @@ def demo(tmp_path_factory) -> Demo:
         cost = max(cost, float(child.match.group(1).replace(",", "")))
     seen += child.before or ""
     child.close()
-    return Demo(cwd, _plain(seen), child.exitstatus, cost, time.monotonic() - t0)
+    first_hour = began.hour == 0 or datetime.now(timezone.utc).hour == 0
+    return Demo(cwd, _plain(seen), child.exitstatus, cost, time.monotonic() - t0, first_hour)
 
 
 def test_demo_in_a_terminal_shows_todays_cost_and_stops_at_its_duration(demo):
@@ -123,7 +129,12 @@ def test_demo_in_a_terminal_shows_todays_cost_and_stops_at_its_duration(demo):
     assert int(took.group(1)) <= DEMO_DURATION_S + STOP_BOUND_S  # the duration's stop, within its bound
     for panel in ("fresh to gold", "top jobs today", "quality pass rate", "flagged anomalies", "restarts"):
         assert panel in plain, panel
-    assert demo.cost > 0, "the console never showed a non-zero cost for today"
+    assert "cost today (list, UTC):" in plain
+    if not demo.first_hour:
+        # Between 00:00 and 01:00 UTC the history holds nothing of today and the first usage
+        # batch of streamed rows can land after the window on a loaded machine (three
+        # `make test` runs at 00:09-00:41 UTC failed here; the product is right to show 0.00)
+        assert demo.cost > 0, "the console never showed a non-zero cost for today"
     log = _newest_log(demo.cwd, "demo")
     assert "INFO" in log.read_text()  # Spark's log went to the file instead
     _assert_no_query_failed(log)

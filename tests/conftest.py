@@ -14,14 +14,6 @@ from streaming_obs.config import Settings, load_settings
 os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
 
 TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2}
-#: the test process's own JVM lives through the whole suite and is CPU-bound beside a second
-#: worker: C2 (HotSpot's optimizing JIT) starts 10x later than its defaults, so it compiles only
-#: code that stays hot, and the serial collector spares parallel GC threads. A gold test's JVM
-#: made 55 000 compilations in 112 s; with these its CPU fell 192-200 -> 149 s at the same wall
-#: time (docs/performance.md, twelfth session). Not the product's default: a fresh JVM (the
-#: demo, a CLI run) then runs its first minutes in slower, profiled code (a first run +6 % wall).
-TEST_JVM = ("-XX:+UseSerialGC -XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 "
-            "-XX:Tier4CompileThreshold=60000 -XX:Tier4BackEdgeThreshold=400000")
 
 
 def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -36,8 +28,7 @@ def spark():
     """The one SparkSession of the test run (local[2], 2 shuffle partitions, UI off)."""
     from streaming_obs.session import get_spark
 
-    spark_conf = {**TEST_SPARK, "conf": {"spark.driver.extraJavaOptions": TEST_JVM}}
-    session = get_spark(load_settings("local", overrides={"spark": spark_conf}, environ={}))
+    session = get_spark(load_settings("local", overrides={"spark": TEST_SPARK}, environ={}))
     yield session
     session.stop()
 

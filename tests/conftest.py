@@ -33,19 +33,25 @@ def spark():
     session.stop()
 
 
+def settings_in(root: Path, **overrides: Any) -> Settings:
+    """Local test settings whose warehouse, checkpoints and simulator live under `root` (for
+    module fixtures, which cannot take the per-test `make_settings`)."""
+    base = {
+        "spark": TEST_SPARK,
+        "storage": {"warehouse": str(root / "wh"), "checkpoints": str(root / "ckpt")},
+        "simulator": {"root": str(root / "system")},
+        "trigger": {"interval_seconds": 1},
+        "telemetry": {"prometheus": {"enabled": False}},
+    }
+    return load_settings("local", overrides=_deep_merge(base, overrides), environ={})
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Factory of local settings whose warehouse, checkpoints and simulator live in tmp_path."""
 
     def _make(**overrides: Any) -> Settings:
-        base = {
-            "spark": TEST_SPARK,
-            "storage": {"warehouse": str(tmp_path / "wh"), "checkpoints": str(tmp_path / "ckpt")},
-            "simulator": {"root": str(tmp_path / "system")},
-            "trigger": {"interval_seconds": 1},
-            "telemetry": {"prometheus": {"enabled": False}},
-        }
-        return load_settings("local", overrides=_deep_merge(base, overrides), environ={})
+        return settings_in(tmp_path, **overrides)
 
     return _make
 

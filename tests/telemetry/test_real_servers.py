@@ -5,13 +5,15 @@ OpenTelemetry Collector Builder (.ci/build-otelcol.sh, manifest docker/otelcol-b
 the session fixtures run those scripts when a binary is missing and fail loudly if they cannot.
 The pipeline is the real entry point in its own process, configured the way an operator would
 (`STREAMING_OBS_*` variables), reading a small simulated history; one run feeds both servers
-and is stopped with SIGTERM, as a scheduler would stop it.
+and is stopped with SIGTERM to its process group, as a scheduler (systemd, a container runtime,
+a terminal's job control) stops it: the Python driver and its Spark JVM get the signal at once.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -134,8 +136,10 @@ def pipeline_run(spark, prometheus_bins, otelcol_bin, tmp_path_factory):
 
         app_log = tmp / "app.log"
         t0 = time.monotonic()
+        # its own session and process group, with the run's log files under tmp
         app = subprocess.Popen([sys.executable, "-m", "streaming_obs.cli.main", "run", "--env", "local"],
-                               env=env, stdout=open(app_log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+                               env=env, cwd=tmp, start_new_session=True,
+                               stdout=open(app_log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
         rows: list = []
         while time.monotonic() - t0 < RUN_BUDGET_S:
             assert app.poll() is None, f"streaming-obs run ended early: {app_log.read_text()[-3000:]}"
@@ -161,12 +165,15 @@ def pipeline_run(spark, prometheus_bins, otelcol_bin, tmp_path_factory):
             ("freshness", "streaming_obs_freshness_lag_seconds", "bronze_billing_usage"),
         ):
             result[key] = wait_until(lambda n=name, q=query: series(n, q), 60, what=f"{name} in Prometheus")
-        # A scheduler stops the job with SIGTERM: the running batch commits, telemetry flushes, exit 0.
+        # A scheduler stops the job with SIGTERM to the process group (the JVM gets it too): the
+        # running batches commit or are cut at the stop's deadline, telemetry flushes, exit 0.
         t_stop = time.monotonic()
-        app.send_signal(signal.SIGTERM)
+        os.killpg(app.pid, signal.SIGTERM)
         result["exit_code"] = app.wait(180)
         result["stop_seconds"] = time.monotonic() - t_stop
         result["app_log"] = app_log.read_text()
+        run_logs = sorted((tmp / ".streaming_obs" / "logs").glob("run-*.log"))
+        result["run_log"] = run_logs[-1].read_text() if run_logs else ""
         print(f"pipeline: bronze rows in Prometheus after {result['seconds_to_rows']:.1f}s; "
               f"stopped in {result['stop_seconds']:.1f}s with exit code {result['exit_code']}")
 
@@ -192,8 +199,16 @@ def pipeline_run(spark, prometheus_bins, otelcol_bin, tmp_path_factory):
 
 
 def test_sigterm_stops_the_run_gracefully(pipeline_run):
-    assert pipeline_run["exit_code"] == 0, pipeline_run["app_log"][-3000:]
-    assert " done in " in pipeline_run["app_log"], pipeline_run["app_log"][-2000:]  # the run's summary line
+    out = pipeline_run["app_log"]
+    assert pipeline_run["exit_code"] == 0, out[-3000:]
+    assert re.search(r"run \w+ done in [0-9.]+s \(stopped on request\)", out), out[-2000:]  # the summary line
+    # the stop's deadline (20 s) then the ops records, telemetry's flush and Spark's own stop
+    assert pipeline_run["stop_seconds"] <= 20 + 60, pipeline_run["stop_seconds"]
+    for sign in ("Traceback", "Exception in thread", "[error"):
+        assert sign not in out, out[-3000:]
+    assert "INFO" in pipeline_run["run_log"]  # Spark's log went to the run's log file
+    for sign in ("terminated with error", "Exception in thread", "StackOverflowError", "batch failed"):
+        assert sign not in pipeline_run["run_log"], sign
 
 
 def test_real_prometheus_scrapes_the_running_pipeline(pipeline_run):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TINY_BATCH_CONF
 from tests.deploy.standalone import StandaloneCluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +52,8 @@ def standalone_cluster(tmp_path_factory):
 def submit_env(tmp_path) -> dict[str, str]:
     """Environment for spark-submit.sh runs: loopback only, config overrides into tmp_path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMING_OBS_")}
+    # the tests' tiny-batch Spark confs (tests/conftest.py), as every pipeline a test starts gets them
+    env["STREAMING_OBS_SPARK__CONF"] = json.dumps(TINY_BATCH_CONF)
     env.update(
         SPARK_LOCAL_IP="127.0.0.1",
         SPARK_LOCAL_HOSTNAME="localhost",

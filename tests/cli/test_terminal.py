@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.runlog import assert_no_query_failed
+
 pexpect = pytest.importorskip("pexpect")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -72,9 +74,7 @@ def _assert_clean(text: str) -> None:
 
 
 def _assert_no_query_failed(log: Path) -> None:
-    text = log.read_text()
-    for sign in ("terminated with error", "Exception in thread", "StackOverflowError", "batch failed"):
-        assert sign not in text, f"{sign!r} in {log}"
+    assert_no_query_failed(log.read_text(), str(log))
 
 
 def _newest_log(cwd: Path, command: str) -> Path:

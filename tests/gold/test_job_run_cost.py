@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from pyspark.sql import functions as F
 
 from streaming_obs.cli.console import read_expensive_runs
 from streaming_obs.context import PipelineContext
@@ -121,7 +122,8 @@ def _ingest(ctx, spark, by_source: dict, n: int) -> None:
 
 
 def _gold(spark, tables, name: str, key: tuple[str, ...], ws: str = "w1") -> dict:
-    return {tuple(r[k] for k in key): r.asDict() for r in tables.gold(name).read(spark).where(f"workspace_id = '{ws}'").collect()}
+    rows = tables.gold(name).read(spark).where(F.col("workspace_id") == ws).collect()
+    return {tuple(r[k] for k in key): r.asDict() for r in rows}
 
 
 @dataclass

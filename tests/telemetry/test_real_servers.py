@@ -25,12 +25,15 @@ import pytest
 
 from streaming_obs.config import load_settings
 from tests.conftest import TEST_SPARK
+from tests.runlog import assert_no_query_failed
 from tests.telemetry.telemetry_helpers import free_port, http_get, stop_process, wait_until
 
 # Starting Spark, 25 queries and the first batches takes minutes on a loaded 2-core box.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 RUN_BUDGET_S = 900
+#: resilience.stop_timeout_seconds of the run: batches still running then are cut
+STOP_TIMEOUT_S = 20
 SMALL = {"workspaces": 2, "jobs": 6, "clusters": 4, "warehouses": 1, "days": 1}
 
 
@@ -105,7 +108,7 @@ def pipeline_run(spark, prometheus_bins, otelcol_bin, tmp_path_factory):
         "STREAMING_OBS_SPARK__SHUFFLE_PARTITIONS": "2",
         "STREAMING_OBS_TRIGGER__INTERVAL_SECONDS": "1",
         # Queries still mid-batch at this deadline are stopped there (exactly-once replays them).
-        "STREAMING_OBS_RESILIENCE__STOP_TIMEOUT_SECONDS": "20",
+        "STREAMING_OBS_RESILIENCE__STOP_TIMEOUT_SECONDS": str(STOP_TIMEOUT_S),
         "STREAMING_OBS_TELEMETRY__EXPORT_INTERVAL_SECONDS": "1",
         "STREAMING_OBS_TELEMETRY__COST_METRICS_INTERVAL_SECONDS": "5",
         "STREAMING_OBS_TELEMETRY__PROMETHEUS__ENABLED": "true",
@@ -202,13 +205,12 @@ def test_sigterm_stops_the_run_gracefully(pipeline_run):
     out = pipeline_run["app_log"]
     assert pipeline_run["exit_code"] == 0, out[-3000:]
     assert re.search(r"run \w+ done in [0-9.]+s \(stopped on request\)", out), out[-2000:]  # the summary line
-    # the stop's deadline (20 s) then the ops records, telemetry's flush and Spark's own stop
-    assert pipeline_run["stop_seconds"] <= 20 + 60, pipeline_run["stop_seconds"]
+    # the stop's deadline, then the ops records, telemetry's flush and Spark's own stop
+    assert pipeline_run["stop_seconds"] <= STOP_TIMEOUT_S + 60, pipeline_run["stop_seconds"]
     for sign in ("Traceback", "Exception in thread", "[error"):
         assert sign not in out, out[-3000:]
     assert "INFO" in pipeline_run["run_log"]  # Spark's log went to the run's log file
-    for sign in ("terminated with error", "Exception in thread", "StackOverflowError", "batch failed"):
-        assert sign not in pipeline_run["run_log"], sign
+    assert_no_query_failed(pipeline_run["run_log"])
 
 
 def test_real_prometheus_scrapes_the_running_pipeline(pipeline_run):

@@ -125,7 +125,9 @@ def run_demo(settings: Settings, *, duration_s: float | None, days: int, rows_pe
         return
     console.print("starting the pipeline: bronze, silver and gold queries ...")
     ctx = build_context(spark, settings)
-    sim = SimulatorStream(spark, settings, rows_per_second=rows_per_second, start=start)
+    # The first step covers the minutes since the history's hour in one flush's worth of rows
+    sim = SimulatorStream(spark, settings, rows_per_second=rows_per_second, start=start,
+                          catch_up_seconds=settings.simulator.flush_seconds)
     sim_thread = threading.Thread(target=sim.run, kwargs={"stop_event": stop_event}, name="simulator", daemon=True)
     dash = Dashboard(ctx, stop_event, summary_every_s=summary_every_s)
     result = None

@@ -416,6 +416,28 @@ def test_stream_steps_append_late_rows_corrections_prices_and_renames(spark, mak
     assert jobs.groupBy("workspace_id", "job_id").count().where("count >= 2").count() >= 1
 
 
+def test_a_catch_up_first_step_writes_one_flush_of_usage_rows_of_about_the_same_quantity(spark, make_settings, tmp_path):
+    """catch_up_seconds (the demo: history ends at the hour, the first step covers the minutes
+    since): the first step's usage rows are capped, its quantity about the same (with fewer rows
+    than the hour's slots each row carries a slot scaled by slots/rows: 2.6 % off here); later
+    steps are not capped."""
+    def stream_in(sub, catch_up):
+        settings = make_settings(simulator={**SIZES, "root": str(tmp_path / sub)})
+        return settings, SimulatorStream(spark, settings, rows_per_second=2, seed=SEED, start=T0, late_share=0,
+                                         rename_every=10_000, price_change_every=10_000, catch_up_seconds=catch_up)
+
+    (full, a), (capped, b) = stream_in("a", None), stream_in("b", 5)
+    first_a, first_b = a.step(T0 + timedelta(minutes=30)), b.step(T0 + timedelta(minutes=30))
+    assert first_a["billing_usage"] == 3600 and first_b["billing_usage"] == 10  # 2 rows/s x 5 s
+
+    def quantity(settings):
+        return _read(spark, settings, "billing_usage").agg(F.sum("usage_quantity")).first()[0]
+
+    assert float(quantity(capped)) == pytest.approx(float(quantity(full)), rel=0.05)
+    second = b.step(T0 + timedelta(minutes=31))
+    assert second["billing_usage"] >= 120  # 2 rows/s over 60 s: no cap after the first step
+
+
 def test_other_tables_every_k_steps_write_the_same_rows_in_fewer_commits(spark, make_settings, tmp_path):
     """others_every=2: usage is written every step, the other tables every second step covering
     both intervals; what lands is the same as writing everything every step."""

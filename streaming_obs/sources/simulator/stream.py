@@ -80,6 +80,7 @@ class SimulatorStream:
         rename_every: int = 60,
         price_change_every: int = 120,
         others_every: int = 1,
+        catch_up_seconds: float | None = None,
         sink: Callable[[str, DataFrame], int] | None = None,
     ) -> None:
         sim = settings.simulator
@@ -96,6 +97,11 @@ class SimulatorStream:
         #: the tables other than usage are written every `others_every` steps (covering every
         #: step since their last write): usage then lands in more, smaller commits
         self.others_every = max(1, others_every)
+        #: the first step's usage rows are at most `rows_per_second` x this (None: no cap). The
+        #: demo's history ends at the hour and its first step covers the minutes since: at
+        #: rows_per_second for all of them that was ~50 000 rows at 42 minutes past, one batch that
+        #: held the first cost for minutes. The step's quantity stays about the same (fewer rows).
+        self.catch_up_seconds = catch_up_seconds
         self.last_others: datetime | None = as_utc(start) if start is not None else None
         self._others_steps = 0
         self.universe = universe_for(settings, self.seed)
@@ -188,6 +194,8 @@ class SimulatorStream:
         uni = self.universe
         elapsed = (now - lo).total_seconds()
         want = self.rows_per_second * elapsed + self._carry
+        if self.steps == 0 and self.catch_up_seconds is not None:
+            want = min(want, max(1.0, self.rows_per_second * self.catch_up_seconds))
         n = int(want)
         self._carry = want - n
         today: date = now.date()

@@ -182,3 +182,40 @@ def test_step_log_receives_the_flows_batch_done_events(tmp_path):
         root.handlers[:], root.level = saved
     assert [e["steps"] for e in handler.events] == [{"bronze": 0.5, "silver": 0.25}]
     assert handler.events[0]["query"] == "bronze_billing_usage"
+
+
+def test_jvm_profile_counts_a_sample_once_per_category_and_groups_threads():
+    from benchmarks.jvmprofile import Sample, breakdown, render
+
+    merge = ["java/io/ObjectOutputStream.writeObject0", "org/apache/spark/sql/delta/commands/MergeIntoCommand.run",
+             "org/apache/spark/sql/delta/commands/MergeIntoCommand.runMerge", "py4j/GatewayConnection.run"]
+    task = ["java/io/ObjectInputStream.readObject", "org/apache/spark/executor/Executor$TaskRunner.run"]
+    n, per_cat, per_thread = breakdown([Sample("Thread-4", merge), Sample("Executor task launch worker-0", task),
+                                        Sample("Thread-4", [])])
+    assert n == 3
+    assert per_cat["delta merge"] == 1  # two MERGE frames in one stack: one sample
+    assert per_cat["task (de)serialization"] == 2 and per_cat["running tasks"] == 1
+    assert per_thread == {"driver (py4j)": 2, "tasks": 1}
+    text = render(n, per_cat, per_thread)
+    assert " 66.7%  task (de)serialization" in text and " 33.3%  delta merge" in text
+
+
+def test_jvm_profile_reads_a_real_recording(tmp_path):
+    """A flight recording of a tiny JVM run, read back through the JDK's `jfr` tool."""
+    import shutil
+    import subprocess
+
+    from benchmarks.jvmprofile import breakdown, load_samples
+
+    if shutil.which("jfr") is None or shutil.which("java") is None:
+        pytest.skip("no JDK tools on PATH")
+    src = tmp_path / "Spin.java"
+    src.write_text("public class Spin { public static void main(String[] a) { long t = System.nanoTime(); double x = 0;"
+                   " while (System.nanoTime() - t < 3_000_000_000L) { x += Math.sqrt(x + 1); } System.out.println(x); } }")
+    rec = tmp_path / "spin.jfr"
+    subprocess.run(["java", f"-XX:StartFlightRecording=filename={rec},settings=profile", str(src)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    samples = load_samples(str(rec))
+    n, _, per_thread = breakdown(samples)
+    assert n > 0 and per_thread["driver (py4j)"] >= n / 2  # mostly the spinning `main` thread
+    assert any(f.endswith("Spin.main") for s in samples for f in s.frames)

@@ -61,11 +61,15 @@ class Sample:
 
 
 def thread_kind(name: str) -> str:
-    """Threads grouped by role: Python's calls into the driver run on py4j's `Thread-N` threads."""
+    """Threads grouped by role: Python's calls into the driver (a test's, or a `foreachBatch`
+    function's) run on py4j's `Thread-N` threads; each streaming query plans its micro-batches
+    on a thread of its own."""
     if name.startswith("Executor task launch"):
         return "tasks"
     if name.startswith("Thread-") or name == "main":
         return "driver (py4j)"
+    if name.startswith("stream execution thread"):
+        return "query threads"
     if name.startswith("dag-scheduler"):
         return "DAG scheduler"
     return "other"

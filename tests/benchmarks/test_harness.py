@@ -185,13 +185,15 @@ def test_step_log_receives_the_flows_batch_done_events(tmp_path):
 
 
 def test_jvm_profile_counts_a_sample_once_per_category_and_groups_threads():
-    from benchmarks.jvmprofile import Sample, breakdown, render
+    from benchmarks.jvmprofile import Sample, breakdown, render, thread_kind
 
     merge = ["java/io/ObjectOutputStream.writeObject0", "org/apache/spark/sql/delta/commands/MergeIntoCommand.run",
              "org/apache/spark/sql/delta/commands/MergeIntoCommand.runMerge", "py4j/GatewayConnection.run"]
     task = ["java/io/ObjectInputStream.readObject", "org/apache/spark/executor/Executor$TaskRunner.run"]
     n, per_cat, per_thread = breakdown([Sample("Thread-4", merge), Sample("Executor task launch worker-0", task),
                                         Sample("Thread-4", [])])
+    assert thread_kind("stream execution thread for gold [id = 1]") == "query threads"
+    assert thread_kind("dag-scheduler-event-loop") == "DAG scheduler" and thread_kind("shuffle-exchange-3") == "other"
     assert n == 3
     assert per_cat["delta merge"] == 1  # two MERGE frames in one stack: one sample
     assert per_cat["task (de)serialization"] == 2 and per_cat["running tasks"] == 1

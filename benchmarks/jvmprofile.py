@@ -24,6 +24,9 @@ import json
 import subprocess
 from collections import Counter
 from collections.abc import Iterable
+from typing import NamedTuple
+
+from streaming_obs.session import jdk_tool
 
 __all__ = ["CATEGORIES", "Sample", "thread_kind", "breakdown", "load_samples", "render", "main"]
 
@@ -51,13 +54,11 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 
 
-class Sample:
+class Sample(NamedTuple):
     """One execution sample: the sampled thread's name and its frames as "class.method"."""
 
-    __slots__ = ("thread", "frames")
-
-    def __init__(self, thread: str, frames: list[str]):
-        self.thread, self.frames = thread, frames
+    thread: str
+    frames: list[str]
 
 
 def thread_kind(name: str) -> str:
@@ -90,11 +91,16 @@ def breakdown(samples: Iterable[Sample],
 
 
 def load_samples(path: str) -> list[Sample]:
-    """The execution samples of a recording, read with the JDK's `jfr` tool."""
-    out = subprocess.run(["jfr", "print", "--json", "--stack-depth", "1024", "--events", "jdk.ExecutionSample", path],
-                         capture_output=True, text=True, check=True).stdout
+    """The execution samples of a recording, read with the `jfr` tool of the JDK Spark runs on."""
+    jfr = jdk_tool("jfr")
+    if jfr is None:
+        raise FileNotFoundError("the JDK's jfr tool was not found (JAVA_HOME/bin, or beside java): a JRE alone has none")
+    out = subprocess.run([jfr, "print", "--json", "--stack-depth", "1024", "--events", "jdk.ExecutionSample", path],
+                         capture_output=True, text=True)
+    if out.returncode:  # jfr's own one-line reason (no such file, not a recording...)
+        raise ValueError(f"{path}: {(out.stderr or out.stdout).strip()}")
     samples = []
-    for event in json.loads(out)["recording"]["events"]:
+    for event in json.loads(out.stdout)["recording"]["events"]:
         values = event["values"]
         trace = values.get("stackTrace") or {"frames": []}
         frames = [f["method"]["type"]["name"] + "." + f["method"]["name"] for f in trace["frames"]]

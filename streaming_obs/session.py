@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from streaming_obs.config.models import Settings
 
-__all__ = ["get_spark", "stop_spark", "check_java", "java_major_version", "delta_jars", "jar_cache_dir", "local_conf"]
+__all__ = ["get_spark", "stop_spark", "check_java", "java_major_version", "jdk_tool", "delta_jars", "jar_cache_dir", "local_conf"]
 
 _DELTA_EXT = "io.delta.sql.DeltaSparkSessionExtension"
 _DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -51,11 +51,25 @@ _OFFLINE_MARKERS = ("UnknownHostException", "ConnectException", "SocketTimeoutEx
 _BUILT: set[int] = set()
 
 
+def jdk_tool(name: str = "java") -> str | None:
+    """Path of `name` (java, jfr, jcmd...) of the Java Spark would launch: JAVA_HOME's bin first,
+    else beside the `java` on PATH with its links followed (`/usr/bin/java` is usually a link
+    into the JDK, whose other tools are not all on PATH). None if there is no such file."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        path = os.path.join(home, "bin", name)
+    else:
+        java = shutil.which("java")
+        if not java:
+            return None
+        path = os.path.join(os.path.dirname(os.path.realpath(java)), name)
+    return path if os.path.exists(path) else None
+
+
 def java_major_version(java: str | None = None) -> int | None:
     """Major version of the `java` Spark would launch (JAVA_HOME first), or None if absent."""
     if java is None:
-        home = os.environ.get("JAVA_HOME")
-        java = os.path.join(home, "bin", "java") if home else shutil.which("java")
+        java = jdk_tool("java")
     if not java or not os.path.exists(java):
         return None
     try:

@@ -109,3 +109,25 @@ def test_files_shipped_inside_a_zipped_wheel_are_copied_out_for_the_jvm(tmp_path
     assert path.is_file() and path.read_bytes() == shipped
     assert str(tmp_path / "tmp") in str(path) and ".whl" not in str(path)
     assert session.scheduler_pools() == str(path)  # the same content: the same file, not a new copy
+
+
+def test_jdk_tool_takes_java_home_first_else_the_directory_of_the_java_on_path(tmp_path, monkeypatch):
+    from streaming_obs.session import jdk_tool
+
+    home = tmp_path / "jdk"
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "jfr").write_text("")
+    monkeypatch.setenv("JAVA_HOME", str(home))
+    assert jdk_tool("jfr") == str(home / "bin" / "jfr")
+    assert jdk_tool("jcmd") is None  # not in that JDK
+    # no JAVA_HOME: beside the java on PATH, through its link (as /usr/bin/java -> the JDK's bin)
+    monkeypatch.delenv("JAVA_HOME")
+    (home / "bin" / "java").write_text("#!/bin/sh\n")
+    (home / "bin" / "java").chmod(0o755)
+    links = tmp_path / "usr-bin"
+    links.mkdir()
+    os.symlink(home / "bin" / "java", links / "java")
+    monkeypatch.setenv("PATH", str(links))
+    assert jdk_tool("jfr") == str(home / "bin" / "jfr")
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert jdk_tool("jfr") is None

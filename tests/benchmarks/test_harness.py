@@ -204,20 +204,24 @@ def test_jvm_profile_counts_a_sample_once_per_category_and_groups_threads():
 
 def test_jvm_profile_reads_a_real_recording(tmp_path):
     """A flight recording of a tiny JVM run, read back through the JDK's `jfr` tool."""
-    import shutil
     import subprocess
 
     from benchmarks.jvmprofile import breakdown, load_samples
+    from streaming_obs.session import jdk_tool
 
-    if shutil.which("jfr") is None or shutil.which("java") is None:
-        pytest.skip("no JDK tools on PATH")
+    java = jdk_tool("java")
+    assert java is not None  # Spark needs it: the suite has none without it
+    if jdk_tool("jfr") is None:
+        pytest.skip("a Java runtime without the JDK's tools (jfr): nothing to read a recording with")
     src = tmp_path / "Spin.java"
     src.write_text("public class Spin { public static void main(String[] a) { long t = System.nanoTime(); double x = 0;"
                    " while (System.nanoTime() - t < 3_000_000_000L) { x += Math.sqrt(x + 1); } System.out.println(x); } }")
     rec = tmp_path / "spin.jfr"
-    subprocess.run(["java", f"-XX:StartFlightRecording=filename={rec},settings=profile", str(src)],
+    subprocess.run([java, f"-XX:StartFlightRecording=filename={rec},settings=profile", str(src)],
                    check=True, capture_output=True, cwd=tmp_path)
     samples = load_samples(str(rec))
     n, _, per_thread = breakdown(samples)
     assert n > 0 and per_thread["driver (py4j)"] >= n / 2  # mostly the spinning `main` thread
     assert any(f.endswith("Spin.main") for s in samples for f in s.frames)
+    with pytest.raises(ValueError, match="missing.jfr"):
+        load_samples(str(tmp_path / "missing.jfr"))

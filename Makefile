@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 WORKERS ?= 2
 KILLS ?= 20
 
-.PHONY: venv demo test test-fast chaos wheel docs mixin bench bench-medium bench-full clean
+.PHONY: venv demo test test-fast property chaos wheel docs mixin bench bench-medium bench-full clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The deep search of the property test (incremental gold equals from-scratch): EXAMPLES random
+# interleavings instead of make test's one (each ~2-3 min here). Run it after a hot-path change.
+EXAMPLES ?= 20
+property: venv
+	PROPERTY_EXAMPLES=$(EXAMPLES) $(BIN)/python -m pytest tests/gold/test_incremental_property.py -q \
+		-p no:cacheprovider --hypothesis-show-statistics $(PYTEST_ARGS)
 
 # The long crash campaign: the CI crash test with KILLS SIGKILLs spread over the run instead of
 # 3; the report (what each kill hit, outcome) goes to .streaming_obs/chaos/last.json and its

@@ -1,8 +1,14 @@
-"""spark-submit.sh: the command it builds, and real submits to local[*] and to a standalone cluster."""
+"""spark-submit.sh: the command it builds, and a real submit of the pipeline to a standalone cluster.
+
+The real submit goes through the whole script (Delta's packages, the wheel, the driver program)
+to a real master and worker; the `smoke-test` program is checked in this process
+(`test_smoke_test_program_writes_and_reads_delta`). A second real submit to `local[1]` took
+~76 s of a test worker and proved nothing the cluster run does not: the script has no branch on
+the master but its default.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
@@ -108,14 +114,6 @@ def _submit(args: list[str], env: dict[str, str], timeout: float = 1500) -> subp
         pytest.fail(f"spark-submit.sh {' '.join(args)} exited {out.returncode}\n--- stdout\n{out.stdout[-6000:]}"
                     f"\n--- stderr (ivy report left out)\n" + "\n".join(err[-80:]), pytrace=False)
     return out
-
-
-@pytest.mark.slow
-def test_smoke_test_on_local(built_wheel, submit_env, tmp_path):
-    env = {**submit_env, "STREAMING_OBS_WHEEL": str(built_wheel)}
-    out = _submit(["--master", "local[1]", "--conf", "spark.ui.enabled=false", "--", "smoke-test", str(tmp_path / "t")], env)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result == {**result, "master": "local[1]", "rows": 1000, "sum": 499500, "delta_version": 0}
 
 
 # --- the pipeline on a real standalone cluster ----------------------------------------------------

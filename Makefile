@@ -44,7 +44,7 @@ test-fast: venv
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The deep search of the property test (incremental gold equals from-scratch): EXAMPLES random
-# interleavings instead of make test's one (each ~2-3 min here). Run it after a hot-path change.
+# interleavings instead of make test's one (40-140 s each here). Run it after a hot-path change.
 EXAMPLES ?= 20
 property: venv
 	PROPERTY_EXAMPLES=$(EXAMPLES) $(BIN)/python -m pytest tests/gold/test_incremental_property.py -q \

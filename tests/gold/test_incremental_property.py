@@ -79,10 +79,10 @@ batches = st.lists(st.tuples(st.lists(event, min_size=1, max_size=8), after), mi
 BUDGETS = [{"name": "all", "monthly_amount": 5},
            {"name": "w1-team-x", "scope": {"workspace_ids": ["w1"], "tags": {"team": "x"}}, "monthly_amount": 1},
            {"name": "sku-a-jobs", "scope": {"skus": ["A"], "products": ["JOBS"]}, "monthly_amount": 2}]
-# Each example costs dozens of Delta MERGEs (~2-3 min on 2 cores). `make test` draws one random
-# example beside the two fixed ones (a new draw every run: Hypothesis's database is not kept in
-# CI); `make property` (PROPERTY_EXAMPLES, default 20 there) is the deeper search to run after a
-# change to the hot path.
+# Each example costs dozens of Delta MERGEs: 40-140 s on 2 cores, the two fixed ones ~115 s each.
+# `make test` draws one random example beside them (a new draw every run: Hypothesis's database
+# is not kept in CI); `make property` (PROPERTY_EXAMPLES, 20 there) is the deeper search to run
+# after a change to the hot path.
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "1"))
 
 

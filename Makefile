@@ -2,18 +2,22 @@
 #   make demo   install what running needs (.[local]) and run the main job on the embedded
 #               default (simulator) with a live console; DURATION=90 stops it after 90 s
 #   make test   install everything the tests need (.[dev]) and run them with coverage
+# CI also runs `make test-e2e`: the product run whole for minutes (the demo, real Prometheus and
+# Collector, a standalone cluster, the SIGKILL campaign), kept out of `make test` to hold it
+# under 20 minutes on two cores (docs/performance.md#the-test-suite).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DURATION ?=
 PYTEST_ARGS ?=
 # test workers (pytest-xdist): a test's time is mostly a Delta commit's latency, so two workers
-# on two cores overlap well; a file's tests stay on one worker (module fixtures). Tests marked
-# `alone` (the crash campaign: its kills land on timing) run afterwards with nothing beside them.
+# on two cores overlap well; a file's tests stay on one worker (module fixtures). In test-e2e,
+# tests marked `alone` (the crash campaign: its kills land on timing) run afterwards with nothing
+# beside them.
 WORKERS ?= 2
 KILLS ?= 20
 
-.PHONY: venv demo test test-fast property chaos wheel docs mixin bench bench-medium bench-full clean
+.PHONY: venv demo test test-e2e test-fast property chaos wheel docs mixin bench bench-medium bench-full clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +39,16 @@ demo: $(VENV)/.installed-local
 	$(BIN)/streaming-obs demo --env local $(if $(DURATION),--duration $(DURATION),)
 
 test: venv
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m "not alone" \
-		--cov=streaming_obs --cov-report= $(PYTEST_ARGS)
-	$(BIN)/python -m pytest -m alone --cov=streaming_obs --cov-append --cov-report=term --cov-report=xml \
-		--cov-fail-under=90 --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m "not e2e" \
+		--cov=streaming_obs --cov-report=term --cov-report=xml --cov-fail-under=90 --durations=25 $(PYTEST_ARGS)
+
+# The end-to-end tier: `streaming-obs demo` in a terminal and in-process, `run` scraped by a real
+# Prometheus and pushing to a real Collector, spark-submit to a standalone cluster, then the
+# SIGKILL campaign alone. No coverage gate here: `make test` carries it.
+test-e2e: venv
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m "e2e and not alone" \
+		-p no:cacheprovider --durations=10 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "e2e and alone" -p no:cacheprovider --durations=5 $(PYTEST_ARGS)
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -11,9 +11,10 @@ from rich.console import Console
 from streaming_obs.cli.demo import run_demo
 from streaming_obs.tables import Tables
 
-pytestmark = pytest.mark.slow
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_demo_streams_and_stops_cleanly(spark, make_settings):
     """Without a terminal the demo prints one summary line every few seconds, then stops cleanly."""
     settings = make_settings(

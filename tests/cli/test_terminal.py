@@ -28,7 +28,7 @@ from tests.runlog import assert_no_query_failed
 
 pexpect = pytest.importorskip("pexpect")
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 REPO = Path(__file__).resolve().parents[2]
 #: the stop's deadline (resilience.stop_timeout_seconds, 60 by default): batches still running

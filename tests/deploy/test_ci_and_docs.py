@@ -38,6 +38,10 @@ def test_workflow_runs_the_readme_test_command_builds_the_wheel_and_reports_cove
     steps = [s for job in wf["jobs"].values() for s in job["steps"]]
     runs = "\n".join(s.get("run", "") for s in steps)
     assert "make test" in runs and "make wheel" in runs and "make docs" in runs
+    # the end-to-end tier runs in both CIs, after the README's test command
+    assert runs.index("make test-e2e") > runs.index("make test\n")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("make test-e2e") > ci.index("make test\n")
     assert "coverage report" in runs
     makefile = (ROOT / "Makefile").read_text()
     test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]

@@ -166,6 +166,7 @@ def _gold_rows(df) -> dict[tuple, tuple[Decimal, Decimal, Decimal]]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_pipeline_on_a_standalone_cluster_fills_gold(standalone_cluster, built_wheel, submit_env, make_settings, spark,
                                                      tmp_path):
     from streaming_obs.sources.simulator import simulate_history

@@ -25,9 +25,10 @@ CAPS = {"STREAMING_OBS_SOURCES__BILLING_USAGE__MAX_FILES_PER_TRIGGER": "2"}
 #: only there to end a hung run: a shared, loaded machine can be five times slower than a quiet one
 TIMEOUT = int(os.environ.get("CHAOS_TIMEOUT", str(1800 + 600 * KILLS)))
 
-#: `alone`: make test runs it after the parallel part (its kills are planned on the reference run's
-#: timeline; a second worker beside it shifts that timeline and widens every race it probes)
-pytestmark = [pytest.mark.slow, pytest.mark.alone, pytest.mark.timeout(TIMEOUT)]
+#: `e2e`: `make test-e2e` runs it (CI: after `make test`); `alone`: after the tier's parallel part
+#: (its kills are planned on the reference run's timeline; a second worker beside it shifts that
+#: timeline and widens every race it probes)
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.alone, pytest.mark.timeout(TIMEOUT)]
 
 
 def test_sigkill_spread_over_the_run_then_every_layer_equals_uninterrupted(spark, make_settings, tmp_path):

@@ -29,7 +29,7 @@ from tests.runlog import assert_no_query_failed
 from tests.telemetry.telemetry_helpers import free_port, http_get, stop_process, wait_until
 
 # Starting Spark, 25 queries and the first batches takes minutes on a loaded 2-core box.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 RUN_BUDGET_S = 900
 #: resilience.stop_timeout_seconds of the run: batches still running then are cut

@@ -12,7 +12,6 @@ from streaming_obs.cli.demo import run_demo
 from streaming_obs.tables import Tables
 
 
-
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_demo_streams_and_stops_cleanly(spark, make_settings):

@@ -74,11 +74,17 @@ def settings(make_settings) -> Settings:
 #: otherwise start the files with the most tests first) neither is left alone with one at the end
 LONGEST_FIRST = (
     "tests/gold/test_incremental_property.py",
+    # the end-to-end tier's (make test-e2e)
     "tests/cli/test_terminal.py",
     "tests/deploy/test_spark_submit.py",
-    "tests/gold/test_job_run_cost.py",
     "tests/telemetry/test_real_servers.py",
+    # make test's next longest: a short tail on two workers
     "tests/gold/test_gold_fixture.py",
+    "tests/gold/test_job_run_cost.py",
+    "tests/gold/test_gold_checkpoint_upgrade.py",
+    "tests/gold/test_contract_incremental.py",
+    "tests/gold/test_finance.py",
+    "tests/gold/test_follow.py",
 )
 
 

@@ -64,8 +64,18 @@ def _use(rid, hour, qty, job="j1", run="r1", team="x"):
                  usage_metadata__job_id=job, usage_metadata__job_run_id=run, usage_metadata__cluster_id="c1")
 
 
-def test_catch_up_recomputes_without_a_watermark_then_adds_only_what_silver_gained(spark, pipeline):
+def test_follow_on_tables_catch_up_by_watermark_through_new_rows_a_price_change_and_a_foreign_stamp(spark, pipeline):
+    """One account through four steps (one pipeline: each step's set-up is the previous step's
+    end), each compared with a recompute from scratch of the same silver:
+    1. no watermark yet: everything is recomputed from silver, and each table is stamped;
+    2. new rows: only what silver gained is added (focus_costs appends the new records; job_runs
+       counts each run once however many records it has); in step, nothing is written;
+    3. a price change (an UPDATE closing the open window, an INSERT opening the next) reprices
+       the rows already counted: their date is recomputed in the same commit as the new rows;
+    4. a table stamped with inputs this configuration does not have (contract prices since
+       turned off) may hold net costs: it is recomputed whole, the others by date."""
     ctx, tables, ref_tables, add_usage, catch_up, reference = pipeline
+    # 1. first catch-up
     add_usage(_use("u1", 1, "2"), _use("u2", 2, "3", run="r2"))
     moved, writer = catch_up()
     assert moved == dict.fromkeys(FOLLOW_TABLES)  # no watermark yet: everything, from silver
@@ -75,7 +85,7 @@ def test_catch_up_recomputes_without_a_watermark_then_adds_only_what_silver_gain
     reference()
     _equal(spark, tables, ref_tables)
 
-    # r3 and r4 are new (r4 with two records), r1 is not: job_runs gains 2
+    # 2. r3 and r4 are new (r4 with two records), r1 is not: job_runs gains 2
     add_usage(_use("u3", 3, "1.5", run="r3"), _use("u4", 4, "-0.5", team="y"), _use("u5", 5, "1", run="r4"),
               _use("u6", 6, "1", run="r4", team="y"))
     focus_before = tables.gold("focus_costs").delta(spark).history(1).head()["version"]
@@ -88,19 +98,14 @@ def test_catch_up_recomputes_without_a_watermark_then_adds_only_what_silver_gain
     _equal(spark, tables, ref_tables)
     runs = {r["job_runs"] for r in tables.gold("cost_by_job_daily").read(spark).collect()}
     assert runs == {4}  # r1, r2, r3, r4: a distinct count, each run once however many records
-
     assert catch_up()[0] == {}  # in step: nothing to do, nothing written
 
-
-def test_a_price_change_recomputes_its_dates_in_the_same_commit_as_the_new_rows(spark, pipeline):
-    ctx, tables, ref_tables, add_usage, catch_up, reference = pipeline
-    add_usage(_use("u1", 1, "2"))
-    catch_up()
-    # the open window closed at 02:00 (an UPDATE) and a new price from then (an INSERT)
+    # 3. the open window closed at 02:00 (an UPDATE) and a new price from then (an INSERT):
+    # u2-u6 (02:00-06:00), counted at 0.10, now cost 0.30
     change = [price("A", "2026-01-01 00:00", "2026-01-01 02:00", "0.10"),
               price("A", "2026-01-01 02:00", None, "0.30")]
     ingest_batch(ctx, "list_prices", _as_source_batch(spark, "list_prices", change, 1), BatchInfo("p", 1, "p", T0))
-    add_usage(_use("u2", 3, "1"))
+    add_usage(_use("u7", 7, "1"))
     versions = {t: tables.gold(t).version(spark) for t in FOLLOW_TABLES}
     moved, _ = catch_up()
     assert all(T0.date() in dates for dates in moved.values())
@@ -108,17 +113,11 @@ def test_a_price_change_recomputes_its_dates_in_the_same_commit_as_the_new_rows(
     reference()
     _equal(spark, tables, ref_tables)
 
-
-def test_a_watermark_of_other_inputs_or_ahead_of_silver_recomputes_everything(spark, pipeline):
-    ctx, tables, ref_tables, add_usage, catch_up, reference = pipeline
-    add_usage(_use("u1", 1, "2"))
-    catch_up()
-    # a table stamped with inputs this configuration does not have (contract prices since
-    # turned off): its figures may hold net costs, so it is recomputed whole
+    # 4. a foreign stamp
     ref = tables.gold("cost_by_tag_daily")
     with stamped(spark, {**current_watermark(spark, tables), "account_prices": 0}):
         spark.sql(f"UPDATE delta.`{ref.path}` SET list_cost = list_cost + 1")
-    add_usage(_use("u2", 5, "1"))
+    add_usage(_use("u8", 8, "1"))
     moved, _ = catch_up()
     assert moved["cost_by_tag_daily"] is None and moved["cost_by_job_daily"] == {T0.date()}
     reference()

@@ -9,6 +9,7 @@ import pytest
 
 from streaming_obs.context import PipelineContext
 from streaming_obs.flows import BatchInfo, ingest_batch
+from streaming_obs.gold import recompute_all
 from streaming_obs.gold.flow import write_gold_batch
 from streaming_obs.gold.touches import touch_batch
 from tests.gold.test_incremental_property import _as_source_batch, with_reference_gold
@@ -40,8 +41,8 @@ def _nodes() -> list[dict]:
     return out
 
 
-def _run(spark, make_settings, **cost):
-    settings = make_settings(quality={"enabled": False}, cost=cost)
+def _run(spark, make_settings):
+    settings = make_settings(quality={"enabled": False})
     tables, _, _ = with_reference_gold(spark, settings)
     ctx = PipelineContext.create(spark, settings, "idle")
     info = lambda q, n: BatchInfo(q, n, "idle", T0)  # noqa: E731
@@ -56,11 +57,16 @@ def _run(spark, make_settings, **cost):
     ], 1), info("u", 1))
     touches, _ = touch_batch(spark, tables, {})
     write_gold_batch(ctx, touches, info("gold", 1))
+    return settings, tables
+
+
+def _idle(spark, tables):
     return {(r["usage_date"], r["cluster_id"]): r for r in tables.gold("idle_compute_daily").read(spark).collect()}
 
 
-def test_idle_compute_known_answers(spark, make_settings):
-    got = _run(spark, make_settings)
+def test_idle_compute_known_answers_then_a_configured_threshold(spark, make_settings):
+    settings, tables = _run(spark, make_settings)
+    got = _idle(spark, tables)
     assert set(got) == {(D2, "c1"), (D2, "c2"), (D2, "c3"), (D3, "c3")}
     c1 = got[(D2, "c1")]
     # 120 node-minutes up; idle: the driver's 60 and the worker's last 30
@@ -73,8 +79,10 @@ def test_idle_compute_known_answers(spark, make_settings):
     c3 = got[(D3, "c3")]
     assert c3["idle_share"] == 1.0 and c3["idle_list_cost"] == Decimal("0.80")
 
-
-def test_idle_threshold_is_configurable(spark, make_settings):
-    got = _run(spark, make_settings, idle={"cpu_threshold_percent": 10})
+    # the same silver under cost.idle.cpu_threshold_percent: 10 (the incremental batch and the
+    # recompute render the same SQL with the threshold as a parameter: GoldWriter.utilization)
+    cost = settings.cost.model_copy(update={"idle": settings.cost.idle.model_copy(update={"cpu_threshold_percent": 10})})
+    recompute_all(spark, tables, settings.model_copy(update={"cost": cost}))
+    got = _idle(spark, tables)
     assert got[(D2, "c2")]["idle_share"] == pytest.approx(10 / 11)  # 5 % minutes are idle under 10 %
     assert got[(D2, "c1")]["idle_share"] == 0.75  # the busy half-hour is 55 %

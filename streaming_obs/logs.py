@@ -28,7 +28,8 @@ import structlog
 __all__ = ["get_logger", "configure_logging", "current_log_file", "is_verbose", "notice", "terminal_muted",
            "new_log_file", "is_muted", "to_file", "jvm_to_file", "jvm_goes_to_file"]
 
-_state: dict = {"file": None, "verbose": False, "terminal": None, "file_handler": None, "jvm_to_file": False}
+_state: dict = {"file": None, "verbose": False, "terminal": None, "file_handler": None, "jvm_to_file": False,
+                "muted": False}
 #: log files kept per directory (older ones are removed when a new one starts)
 KEEP_LOG_FILES = 20
 
@@ -58,9 +59,12 @@ def notice(message: str) -> None:
 
 
 def is_muted() -> bool:
-    """True while a live console owns the terminal (`terminal_muted`)."""
-    handler = _state["terminal"]
-    return handler is not None and handler not in logging.getLogger().handlers
+    """True while a live console owns the terminal (inside `terminal_muted`).
+
+    An explicit flag, not "our terminal handler is missing from the root logger": a host
+    program or a test runner that rearranges the root's handlers has not muted anything, and
+    the one-line notices (the jar fetch) must still reach the person."""
+    return bool(_state["muted"])
 
 
 def jvm_to_file() -> None:
@@ -201,7 +205,9 @@ def terminal_muted() -> Iterator[None]:
         yield
         return
     root.removeHandler(handler)
+    _state["muted"] = True
     try:
         yield
     finally:
+        _state["muted"] = False
         root.addHandler(handler)

@@ -163,10 +163,11 @@ def test_step_log_receives_the_flows_batch_done_events(tmp_path):
     import logging
 
     from benchmarks.run import _StepLog
+    from streaming_obs import logs
     from streaming_obs.logs import configure_logging, get_logger
 
     root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
+    saved, state = (list(root.handlers), root.level), dict(logs._state)
     handler = _StepLog()
     flows_log = logging.getLogger("streaming_obs.flows")
     try:
@@ -180,6 +181,7 @@ def test_step_log_receives_the_flows_batch_done_events(tmp_path):
         flows_log.removeHandler(handler)
         flows_log.setLevel(logging.NOTSET)
         root.handlers[:], root.level = saved
+        logs._state.update(state)  # the next test's notices must not see this one's handlers
     assert [e["steps"] for e in handler.events] == [{"bronze": 0.5, "silver": 0.25}]
     assert handler.events[0]["query"] == "bronze_billing_usage"
 

@@ -43,9 +43,11 @@ def test_file_gets_info_terminal_gets_warnings_and_nothing_while_muted(tmp_path,
     assert logs.current_log_file() == path and not logs.is_verbose()
 
 
-def test_a_terminal_handler_removed_by_someone_else_does_not_mute_the_notices(tmp_path, capsys, restore_logging):
+def test_a_terminal_handler_removed_by_someone_else_does_not_mute_the_notices(tmp_path, capsys, restore_logging,
+                                                                              monkeypatch):
     """A host program or a test runner rearranging the root logger's handlers mutes nothing:
     only a live console does (`terminal_muted`), and the jar fetch's one line still shows."""
+    monkeypatch.setitem(logs._state, "jvm_to_file", False)  # an earlier stop in this process may have set it
     logs.configure_logging("INFO", log_file=str(tmp_path / "x.log"))
     logging.getLogger().handlers[:] = [logs._state["file_handler"]]  # the terminal handler gone
     assert not logs.is_muted() and not logs.jvm_goes_to_file()

@@ -92,6 +92,15 @@ def http_get(url: str, timeout_s: float = 5.0) -> str:
         return resp.read().decode()
 
 
+def prom_query(base: str, promql: str) -> list[dict]:
+    """The result vector of an instant query to the Prometheus at `base` (asserting success)."""
+    import urllib.parse
+
+    body = json.loads(http_get(f"{base}/api/v1/query?query={urllib.parse.quote(promql)}"))
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
 def ensure_binary(names: list[str], script: str) -> dict[str, str]:
     """Paths of `names`; runs `.ci/<script>` when one is missing and fails loudly if still missing."""
     import shutil

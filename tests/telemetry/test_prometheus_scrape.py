@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.parse
 
 import pytest
 
 from streaming_obs.telemetry import Telemetry
 from streaming_obs.telemetry.metrics import SPEC_BY_NAME
-from tests.telemetry.telemetry_helpers import free_port, http_get, stop_process, wait_until
-
-
-def _query(base: str, promql: str) -> list[dict]:
-    body = json.loads(http_get(f"{base}/api/v1/query?query={urllib.parse.quote(promql)}"))
-    assert body["status"] == "success", body
-    return body["data"]["result"]
+from tests.telemetry.telemetry_helpers import free_port, http_get, prom_query, stop_process, wait_until
 
 
 @pytest.fixture
@@ -63,16 +56,16 @@ def test_prometheus_ingests_the_endpoints_series_with_their_labels_and_values(sc
     info = SPEC_BY_NAME["streaming_obs.query.info"].prometheus_name
 
     def ingested():
-        found = _query(base, f'{rows_written}{{query="bronze_billing_usage"}}')
+        found = prom_query(base, f'{rows_written}{{query="bronze_billing_usage"}}')
         return found if found and float(found[0]["value"][1]) == 150 else None
 
     series = wait_until(ingested, 60, what=f"{rows_written} = 150 in Prometheus")
     assert series[0]["metric"]["table"] == "plt_silver.billing_usage"
     assert series[0]["metric"]["job"] == "streaming_obs"
-    meta = _query(base, f'{info}{{query="bronze_billing_usage"}}')
+    meta = prom_query(base, f'{info}{{query="bronze_billing_usage"}}')
     assert [(m["metric"]["layer"], m["metric"]["target"], float(m["value"][1])) for m in meta] == [
         ("bronze", "plt_silver.billing_usage", 1.0)]
-    assert [float(r["value"][1]) for r in _query(base, 'up{job="streaming_obs"}')] == [1.0]
+    assert [float(r["value"][1]) for r in prom_query(base, 'up{job="streaming_obs"}')] == [1.0]
     # the scrape is healthy: Prometheus took every sample the endpoint served
     targets = json.loads(http_get(f"{base}/api/v1/targets"))["data"]["activeTargets"]
     assert [(t["health"], t["lastError"]) for t in targets] == [("up", "")]

@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ import pytest
 from streaming_obs.config import load_settings
 from tests.conftest import TEST_SPARK
 from tests.runlog import assert_no_query_failed
-from tests.telemetry.telemetry_helpers import free_port, http_get, stop_process, wait_until
+from tests.telemetry.telemetry_helpers import free_port, http_get, prom_query, stop_process, wait_until
 
 # Starting Spark, 25 queries and the first batches takes minutes on a loaded 2-core box.
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -40,12 +39,6 @@ SMALL = {"workspaces": 2, "jobs": 6, "clusters": 4, "warehouses": 1, "days": 1}
 def _start(cmd: list[str], log: Path) -> subprocess.Popen:
     out = open(log, "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _prom_query(base: str, query: str) -> list[dict]:
-    body = json.loads(http_get(f"{base}/api/v1/query?query={urllib.parse.quote(query)}"))
-    assert body["status"] == "success", body
-    return body["data"]["result"]
 
 
 def _collector_config(tmp: Path, grpc_port: int, out_file: Path) -> Path:
@@ -146,7 +139,7 @@ def pipeline_run(spark, prometheus_bins, otelcol_bin, tmp_path_factory):
         rows: list = []
         while time.monotonic() - t0 < RUN_BUDGET_S:
             assert app.poll() is None, f"streaming-obs run ended early: {app_log.read_text()[-3000:]}"
-            rows = _prom_query(prom_url, "streaming_obs_batch_input_rows_total")
+            rows = prom_query(prom_url, "streaming_obs_batch_input_rows_total")
             if any(r["metric"].get("query") == "bronze_billing_usage" and float(r["value"][1]) > 0 for r in rows):
                 break
             time.sleep(1)
@@ -154,11 +147,11 @@ def pipeline_run(spark, prometheus_bins, otelcol_bin, tmp_path_factory):
             raise AssertionError(f"no bronze input rows in Prometheus within {RUN_BUDGET_S}s: {rows}")
         result["input_rows"] = rows
         result["seconds_to_rows"] = time.monotonic() - t0
-        result["up"] = _prom_query(prom_url, 'up{job="streaming_obs"}')
-        result["active"] = _prom_query(prom_url, "streaming_obs_query_active")
+        result["up"] = prom_query(prom_url, 'up{job="streaming_obs"}')
+        result["active"] = prom_query(prom_url, "streaming_obs_query_active")
         def series(name: str, query: str | None = None):
             # each query's series appears once its own batch reported: wait for the one asserted
-            found = _prom_query(prom_url, name)
+            found = prom_query(prom_url, name)
             if query and not any(r["metric"].get("query") == query for r in found):
                 return None
             return found
